@@ -1,0 +1,51 @@
+# prescaler — build, test and benchmark entry points.
+SHELL := /usr/bin/env bash
+GO ?= go
+PKG := github.com/prescaler/prescaler
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w \
+	-X $(PKG)/internal/version.Version=$(VERSION) \
+	-X $(PKG)/internal/version.Commit=$(COMMIT) \
+	-X $(PKG)/internal/version.BuildDate=$(BUILD_DATE)
+# Real traces used by tests and benchmarks; never copied into the repository.
+TRACES ?= $(abspath ../shared/traces)
+export PRESCALER_TRACES := $(TRACES)
+
+BENCH_COUNT ?= 6
+BENCH_OUT ?= bench.txt
+
+.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean
+
+all: build
+
+build: ## Build bin/prescaler
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/prescaler ./cmd/prescaler
+
+test: lint unit ## Everything CI runs
+
+unit: ## Unit tests (race detector on) plus real-trace tests
+	@test -d "$(TRACES)" || { echo "traces folder $(TRACES) is missing (set TRACES=...)"; exit 1; }
+	$(GO) test -race -count=1 ./...
+
+lint: vet fmt ## Static checks
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+bench: ## Go benchmarks, repeated for benchstat
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./predictor/ | tee $(BENCH_OUT)
+
+bench-forecast: build ## Accuracy and speed against statsmodels (see bench/forecast/README.md)
+	bench/forecast/run.sh
+
+fuzz: ## Fuzz the forecaster for a minute
+	$(GO) test -run '^$$' -fuzz FuzzFitForecast -fuzztime 60s ./predictor/
+
+clean:
+	rm -rf bin $(BENCH_OUT)
