@@ -1,0 +1,172 @@
+package predictor
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Model is a fitted forecaster positioned after the last observation it saw.
+// It is not safe for concurrent use.
+type Model struct {
+	Spec   Spec
+	Params Params
+	// AICc, SSE and Observations describe the fit on its training data.
+	AICc         float64
+	SSE          float64
+	Observations int
+	// Filled counts missing values (NaN) replaced by the one-step forecast,
+	// during the fit and in Update since.
+	Filled int
+	// OutageSteps counts zeros treated as an outage rather than demand.
+	OutageSteps int
+	// Notes explain choices the data forced, e.g. a non-seasonal model for a
+	// short history.
+	Notes []string
+	// Clip is the robust clipping level used by the fit and by Update.
+	Clip float64
+
+	st state
+	// errQuantiles[h-1] holds the sorted standardised in-sample h-step errors.
+	errQuantiles [][]float64
+}
+
+// Forecast is a point forecast with a central prediction interval.
+type Forecast struct {
+	Mean  float64
+	Lower float64
+	Upper float64
+	// Outage is true while recent observations are an outage: the mean and
+	// lower bound follow the zeros, the upper bound keeps normal demand.
+	Outage bool
+}
+
+// Update feeds the next observation (NaN = missing) in O(1): the states move
+// with the fitted parameters and no refit happens.
+func (m *Model) Update(y float64) {
+	if math.IsNaN(y) {
+		m.Filled++
+	}
+	if _, ok := m.st.observe(m.Spec, m.Params, y, m.Clip); !ok && !math.IsNaN(y) {
+		m.OutageSteps++
+	}
+}
+
+// Point returns the h-step point forecast (h ≥ 1), never negative.
+func (m *Model) Point(h int) float64 {
+	if m.st.inOutage() {
+		return 0
+	}
+	return math.Max(0, m.st.forecast(m.Spec, m.Params, h))
+}
+
+// Quantile returns the q-quantile of the h-step forecast distribution. During
+// an outage the lower half is zero (the zeros go on) and the upper half keeps
+// the normal demand, so a floor sized from a high quantile survives an outage.
+func (m *Model) Quantile(h int, q float64) (float64, error) {
+	if h < 1 {
+		return 0, fmt.Errorf("horizon %d must be at least 1 step", h)
+	}
+	if !(q > 0 && q < 1) {
+		return 0, fmt.Errorf("quantile %v must be in (0, 1)", q)
+	}
+	if m.st.inOutage() && q <= 0.5 {
+		return 0, nil
+	}
+	mean := math.Max(0, m.st.forecast(m.Spec, m.Params, h))
+	return math.Max(0, mean+m.errorQuantile(h, q)*m.st.scale), nil
+}
+
+// ForecastAt returns the h-step forecast with its central interval of the
+// given coverage (e.g. 0.8 for the 10 %–90 % interval).
+func (m *Model) ForecastAt(h int, coverage float64) (Forecast, error) {
+	if !(coverage > 0 && coverage < 1) {
+		return Forecast{}, fmt.Errorf("interval coverage %v must be in (0, 1)", coverage)
+	}
+	lower, err := m.Quantile(h, (1-coverage)/2)
+	if err != nil {
+		return Forecast{}, err
+	}
+	upper, err := m.Quantile(h, (1+coverage)/2)
+	if err != nil {
+		return Forecast{}, err
+	}
+	return Forecast{Mean: m.Point(h), Lower: lower, Upper: upper, Outage: m.st.inOutage()}, nil
+}
+
+// Horizon is the longest horizon with calibrated interval quantiles.
+func (m *Model) Horizon() int { return len(m.errQuantiles) }
+
+// Level returns the current level state, for reporting.
+func (m *Model) Level() float64 { return m.st.level }
+
+// String summarises the model in one line.
+func (m *Model) String() string {
+	return fmt.Sprintf("%s %s aicc=%.1f n=%d", m.Spec, m.Params, m.AICc, m.Observations)
+}
+
+// errorQuantile is the q-quantile of the standardised h-step error. Beyond
+// the calibrated horizon H it widens the H-step quantile by √(h/H), the growth
+// of a random walk's spread, as a conservative extrapolation.
+func (m *Model) errorQuantile(h int, q float64) float64 {
+	hq := min(h, len(m.errQuantiles))
+	if hq == 0 {
+		return 0
+	}
+	z := quantileSorted(m.errQuantiles[hq-1], q)
+	if h > hq {
+		z *= math.Sqrt(float64(h) / float64(hq))
+	}
+	return z
+}
+
+// quantileSorted is the linear-interpolation (type 7) quantile of sorted v.
+func quantileSorted(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	pos := q * float64(len(v)-1)
+	i := int(math.Floor(pos))
+	if i >= len(v)-1 {
+		return v[len(v)-1]
+	}
+	frac := pos - float64(i)
+	return v[i] + frac*(v[i+1]-v[i])
+}
+
+// calibrate replays y from the initial states with the fitted parameters and
+// collects, for h = 1…horizon, the h-step errors divided by the error scale
+// at their origin. Origins in the first season (states still settling) and in
+// outages, and targets that are missing or outage zeros, are left out.
+func (m *Model) calibrate(y []float64, horizon int) {
+	st := initialState(y, m.Spec)
+	warmup := min(max(m.Spec.Period, 10), len(y)/4)
+	type pending struct {
+		forecast, scale float64
+		valid           bool
+	}
+	rings := make([][]pending, horizon)
+	errs := make([][]float64, horizon)
+	for h := range rings {
+		rings[h] = make([]pending, h+2) // horizon h+1 needs h+2 slots
+		errs[h] = make([]float64, 0, len(y))
+	}
+	for t, v := range y {
+		_, used := st.observe(m.Spec, m.Params, v, m.Clip)
+		for h := 1; h <= horizon; h++ {
+			slot := &rings[h-1][t%(h+1)]
+			if slot.valid && used && slot.scale > 0 {
+				errs[h-1] = append(errs[h-1], (v-math.Max(0, slot.forecast))/slot.scale)
+			}
+			*slot = pending{}
+			if t >= warmup && !st.inOutage() {
+				// Made at t for target t+h, read back h steps later from slot (t+h)%(h+1).
+				rings[h-1][(t+h)%(h+1)] = pending{forecast: st.forecast(m.Spec, m.Params, h), scale: st.scale, valid: true}
+			}
+		}
+	}
+	m.errQuantiles = errs
+	for h := range errs {
+		slices.Sort(errs[h])
+	}
+}
