@@ -26,6 +26,8 @@ func NewRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.SetErr(errOut)
 	root.AddCommand(
 		newVersionCommand(),
+		newCheckConfigCommand(),
+		newForecastCommand(),
 	)
 	return root
 }
