@@ -31,13 +31,13 @@ type SynthOptions struct {
 	Noise float64
 }
 
-// DefaultSynthOptions is a two-week inference-like trace: a busy evening peak,
+// DefaultSynthOptions is a four-week inference-like trace: a busy evening peak,
 // quiet nights, lighter weekends and a few bursts a day.
 func DefaultSynthOptions() SynthOptions {
 	return SynthOptions{
 		Seed:           1,
 		Start:          29_016_000, // Monday 2025-03-03 00:00 UTC, so days 5 and 6 fall on the weekend
-		Days:           14,
+		Days:           28,
 		Mean:           300,
 		DailyAmplitude: 0.7,
 		WeekendFactor:  0.6,
@@ -48,23 +48,28 @@ func DefaultSynthOptions() SynthOptions {
 	}
 }
 
-// Validate reports the first option outside its domain.
+// Validate reports the first option outside its domain. The comparisons are
+// written so that NaN fails them: a NaN option would otherwise turn every
+// value of the trace into NaN (read back as missing minutes).
 func (o SynthOptions) Validate() error {
 	switch {
 	case o.Days <= 0:
 		return fmt.Errorf("days: %d must be positive", o.Days)
-	case o.Mean <= 0 || math.IsNaN(o.Mean) || math.IsInf(o.Mean, 0):
+	case !(o.Mean > 0) || math.IsInf(o.Mean, 0):
 		return fmt.Errorf("mean: %v must be a positive number", o.Mean)
-	case o.DailyAmplitude < 0 || o.DailyAmplitude > 1:
+	case !(o.DailyAmplitude >= 0 && o.DailyAmplitude <= 1):
 		return fmt.Errorf("daily amplitude: %v must be in [0, 1]", o.DailyAmplitude)
-	case o.WeekendFactor <= 0:
-		return fmt.Errorf("weekend factor: %v must be positive", o.WeekendFactor)
-	case o.BurstsPerDay < 0:
-		return fmt.Errorf("bursts per day: %v must not be negative", o.BurstsPerDay)
-	case o.BurstHeight < 1 && o.BurstsPerDay > 0:
-		return fmt.Errorf("burst height: %v must be at least 1", o.BurstHeight)
-	case o.Noise < 0:
-		return fmt.Errorf("noise: %v must not be negative", o.Noise)
+	case !(o.WeekendFactor > 0) || math.IsInf(o.WeekendFactor, 0):
+		return fmt.Errorf("weekend factor: %v must be a positive number", o.WeekendFactor)
+	case !(o.TrendPerDay > -1) || math.IsInf(o.TrendPerDay, 0):
+		// (1+trend)^days needs a positive base.
+		return fmt.Errorf("trend per day: %v must be a number above -1", o.TrendPerDay)
+	case !(o.BurstsPerDay >= 0) || math.IsInf(o.BurstsPerDay, 0):
+		return fmt.Errorf("bursts per day: %v must be a non-negative number", o.BurstsPerDay)
+	case o.BurstsPerDay > 0 && (!(o.BurstHeight >= 1) || math.IsInf(o.BurstHeight, 0)):
+		return fmt.Errorf("burst height: %v must be a number of at least 1", o.BurstHeight)
+	case !(o.Noise >= 0) || math.IsInf(o.Noise, 0):
+		return fmt.Errorf("noise: %v must be a non-negative number", o.Noise)
 	}
 	return nil
 }

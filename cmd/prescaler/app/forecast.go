@@ -64,7 +64,7 @@ that forecast the step --horizon ahead using data up to the origin only.
 
 Output CSV: unix_minute,actual,forecast,lower,upper (unix_minute is the first minute of
 the forecast step; lower/upper bound the central --interval prediction interval).
-Without --trace a built-in synthetic two-week trace is used.`,
+Without --trace a built-in synthetic four-week trace is used.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			plan, err := f.plan()
@@ -204,6 +204,9 @@ type forecastReport struct {
 	Models           []string  `json:"models"`
 	Notes            []string  `json:"notes,omitempty"`
 	Rows             int       `json:"rows"`
+	MASE             float64   `json:"mase"`
+	NaiveMASE        float64   `json:"seasonal_naive_mase"`
+	Coverage         float64   `json:"coverage"`
 	MissingSteps     int       `json:"missing_steps"`
 	OutageSteps      int       `json:"outage_steps"`
 }
@@ -227,8 +230,10 @@ func runForecast(p forecastPlan, outPath, reportPath string, stdout, stderr io.W
 	if rerr != nil {
 		return rerr
 	}
-	fmt.Fprintf(stderr, "forecast: %d rows, %d fits (median %.3fs), last model %s\n",
-		report.Rows, report.Fits, report.FitSecondsMedian, report.Models[len(report.Models)-1])
+	fmt.Fprintf(stderr, "forecast: %s, %d rows, %d fits (median %.3fs)\n", p.source, report.Rows, report.Fits, report.FitSecondsMedian)
+	fmt.Fprintf(stderr, "accuracy: MASE %.3f (seasonal naive %.3f), %.0f%% interval covered %.1f%% of actuals\n",
+		report.MASE, report.NaiveMASE, 100*p.interval, 100*report.Coverage)
+	fmt.Fprintf(stderr, "last model: %s\n", report.Models[len(report.Models)-1])
 	if reportPath != "" {
 		return writeJSON(reportPath, report)
 	}
@@ -262,6 +267,7 @@ func rollForecasts(p forecastPlan, w io.Writer, report *forecastReport) error {
 	if _, err := fmt.Fprintln(w, "unix_minute,actual,forecast,lower,upper"); err != nil {
 		return err
 	}
+	acc := predictor.Accuracy{Scale: predictor.SeasonalNaiveScale(y[:p.train], p.period)}
 	for origin := p.train - 1; origin+p.horizon < len(y); origin++ {
 		if origin >= p.train {
 			if (origin-(p.train-1))%p.refit == 0 {
@@ -283,10 +289,24 @@ func rollForecasts(p forecastPlan, w io.Writer, report *forecastReport) error {
 		if err := writeRow(w, p.series.MinuteAt(target), y[target], fc); err != nil {
 			return err
 		}
+		acc.Add(y[target], fc, seasonalNaive(y, target, p.horizon, p.period))
 		report.Rows++
 	}
 	report.FitSecondsMedian = medianOf(report.FitSeconds)
+	report.MASE, report.NaiveMASE, report.Coverage = acc.MASE(), acc.NaiveMASE(), acc.Coverage()
 	return nil
+}
+
+// seasonalNaive is the value one season before target that was already
+// observed at the origin target-horizon (several seasons back when the horizon
+// is longer than a season); the previous value without a season.
+func seasonalNaive(y []float64, target, horizon, period int) float64 {
+	lag := max(period, 1)
+	back := lag * ((horizon-1)/lag + 1)
+	if target-back < 0 {
+		return math.NaN()
+	}
+	return y[target-back]
 }
 
 func writeRow(w io.Writer, minute int64, actual float64, fc predictor.Forecast) error {
