@@ -99,11 +99,11 @@ func Synthesize(o SynthOptions) (Series, error) {
 
 const minutesPerDay = 24 * 60
 
-// dailyShape is a smooth daily cycle with mean 1: a night trough near 04:00 and
-// an evening peak near 20:00, built from two harmonics.
+// dailyShape is a smooth daily cycle with mean 1: an early-morning trough near
+// 06:00 and an evening peak near 21:00, built from two harmonics.
 func dailyShape(minuteOfDay int, amplitude float64) float64 {
 	x := 2 * math.Pi * float64(minuteOfDay) / minutesPerDay
-	shape := -0.75*math.Cos(x-2*math.Pi*(20.0/24)) - 0.25*math.Cos(2*(x-2*math.Pi*(14.0/24)))
+	shape := 0.8*math.Cos(x-2*math.Pi*(20.0/24)) + 0.2*math.Cos(2*(x-2*math.Pi*(22.0/24)))
 	return 1 + amplitude*shape
 }
 
