@@ -83,12 +83,32 @@ func (s *state) seasonals(spec Spec, ahead int) (float64, float64) {
 	}
 	s1, s2 := neutral, neutral
 	if spec.Season != SeasonNone {
-		s1 = s.season[(s.phase+ahead)%len(s.season)]
+		s1 = s.season[wrap(s.phase+ahead, len(s.season))]
 		if s.season2 != nil {
-			s2 = s.season2[(s.phase2+ahead)%len(s.season2)]
+			s2 = s.season2[wrap(s.phase2+ahead, len(s.season2))]
 		}
 	}
 	return s1, s2
+}
+
+// wrap is i mod n for i ≥ 0, without a division in the common case i < n
+// (the filter's hot path asks for the current phase at every step).
+func wrap(i, n int) int {
+	if i < n {
+		return i
+	}
+	return i % n
+}
+
+// clamp limits v to [-limit, limit].
+func clamp(v, limit float64) float64 {
+	if v > limit {
+		return limit
+	}
+	if v < -limit {
+		return -limit
+	}
+	return v
 }
 
 // combine applies the seasonal states to the level part.
@@ -148,15 +168,15 @@ func (s *state) observe(spec Spec, p Params, y, clip float64) (float64, bool) {
 			s.skip(spec, p)
 			return 0, false
 		}
-	} else {
+	} else if s.zeros.steps != 0 {
 		s.zeros = zeroRun{}
 	}
 	e := y - mu   // the raw error corrects the states (Taylor 2003)
 	adj := e - ar // the adjusted error is what the fit minimises
 	if clip > 0 && s.scale > 0 {
 		limit := clip * s.scale
-		e = math.Max(-limit, math.Min(limit, e))
-		adj = math.Max(-limit, math.Min(limit, adj))
+		e = clamp(e, limit)
+		adj = clamp(adj, limit)
 	}
 	s.correct(spec, p, base, s1, s2, e)
 	s.lastErr = e
@@ -256,14 +276,104 @@ func (s *state) advance() {
 }
 
 // run filters y from the state, returning the summed loss of the adjusted
-// one-step errors and how many observations were used.
+// one-step errors and how many observations were used. It is the fitting
+// objective's inner loop, so the ordinary step — a positive observation
+// outside a run of zeros — is written out over local variables, which the
+// compiler keeps in registers; every other observation goes through observe.
+// TestRunMatchesObserve holds the two paths to the same result, bit for bit.
 func (s *state) run(spec Spec, p Params, y []float64, clip float64, loss Loss) (total float64, used int) {
+	level, trend, lastErr, scale := s.level, s.trend, s.lastErr, s.scale
+	phase, phase2 := s.phase, s.phase2
+	season, season2 := s.season, s.season2
+	trended, ar1 := spec.hasTrend(), spec.AR1
+	seasonal, mult := spec.Season != SeasonNone, spec.Season == SeasonMultiplicative
+	neutral := neutralOf(spec)
+	alpha, beta, gamma, gamma2, phi, lambda := p.Alpha, p.Beta, p.Gamma, p.Gamma2, p.Phi, p.Lambda
+	absolute := loss == LossAbsolute
 	for _, v := range y {
-		if e, ok := s.observe(spec, p, v, clip); ok {
-			total += loss.of(e)
-			used++
+		if !(v > 0) || s.zeros.steps != 0 {
+			s.level, s.trend, s.lastErr, s.scale, s.phase, s.phase2 = level, trend, lastErr, scale, phase, phase2
+			if e, ok := s.observe(spec, p, v, clip); ok {
+				total += loss.of(e)
+				used++
+			}
+			level, trend, lastErr, scale, phase, phase2 = s.level, s.trend, s.lastErr, s.scale, s.phase, s.phase2
+			continue
 		}
+		base := level
+		if trended {
+			base += phi * trend
+		}
+		s1, s2 := neutral, neutral
+		if seasonal {
+			s1 = season[phase]
+			if season2 != nil {
+				s2 = season2[phase2]
+			}
+		}
+		var mu float64
+		switch {
+		case mult:
+			mu = base * s1 * s2
+		default:
+			mu = base + s1 + s2
+		}
+		ar := 0.0
+		if ar1 {
+			ar = lambda * lastErr
+		}
+		e := v - mu
+		adj := e - ar
+		out := adj
+		if clip > 0 && scale > 0 {
+			limit := clip * scale
+			e = clamp(e, limit)
+			adj = clamp(adj, limit)
+		}
+		if mult {
+			factor := math.Max(s1*s2, minSeasonalFactor)
+			level = base + alpha*e/factor
+			if trended {
+				trend = phi*trend + beta*e/factor
+			}
+			if base > 0 {
+				season[phase] = math.Max(s1+gamma*e/(base*s2), minSeasonalFactor)
+				if season2 != nil {
+					season2[phase2] = math.Max(s2+gamma2*e/(base*s1), minSeasonalFactor)
+				}
+			}
+		} else {
+			level = base + alpha*e
+			if trended {
+				trend = phi*trend + beta*e
+			}
+			if seasonal {
+				season[phase] = s1 + gamma*e
+				if season2 != nil {
+					season2[phase2] = s2 + gamma2*e
+				}
+			}
+		}
+		lastErr = e
+		scale += scaleSmoothing * (math.Abs(adj) - scale)
+		if seasonal {
+			if phase++; phase == len(season) {
+				phase = 0
+			}
+			if season2 != nil {
+				if phase2++; phase2 == len(season2) {
+					phase2 = 0
+				}
+			}
+		}
+		if absolute {
+			total += math.Abs(out)
+		} else {
+			total += out * out
+		}
+		used++
 	}
+	s.level, s.trend, s.lastErr, s.scale, s.phase, s.phase2 = level, trend, lastErr, scale, phase, phase2
 	return total, used
 }
 

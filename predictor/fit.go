@@ -216,8 +216,12 @@ func fitSpec(y []float64, spec Spec, opts Options, warm *Params) *Model {
 	if len(x) > 0 {
 		// Two rounds: Nelder-Mead restarted at its own optimum escapes the
 		// premature collapse of the simplex that a single run can suffer.
+		size := 0.5
+		if warm != nil {
+			size = 0.2 // already near the optimum
+		}
 		for round := 0; round < 2; round++ {
-			x = minimise(obj.value, x, maxEval/2)
+			x = minimise(obj.value, x, maxEval/2, size)
 		}
 	}
 	params := obj.space.params(x)
@@ -238,7 +242,7 @@ func fitSpec(y []float64, spec Spec, opts Options, warm *Params) *Model {
 }
 
 // minimise runs one bounded Nelder-Mead search from x and returns the best point.
-func minimise(f func([]float64) float64, x []float64, maxEval int) []float64 {
+func minimise(f func([]float64) float64, x []float64, maxEval int, simplexSize float64) []float64 {
 	problem := optimize.Problem{Func: f}
 	settings := &optimize.Settings{
 		FuncEvaluations: maxEval,
@@ -250,7 +254,7 @@ func minimise(f func([]float64) float64, x []float64, maxEval int) []float64 {
 			Iterations: 10 * len(x),
 		},
 	}
-	res, err := optimize.Minimize(problem, x, settings, &optimize.NelderMead{SimplexSize: 0.5})
+	res, err := optimize.Minimize(problem, x, settings, &optimize.NelderMead{SimplexSize: simplexSize})
 	if err != nil || res == nil || res.X == nil {
 		return x
 	}

@@ -151,17 +151,21 @@ func (m *Model) calibrate(y []float64, horizon int) {
 		rings[h] = make([]pending, h+2) // horizon h+1 needs h+2 slots
 		errs[h] = make([]float64, 0, len(y))
 	}
+	phiH, lambdaH := make([]float64, horizon+1), make([]float64, horizon+1)
+	for h := 1; h <= horizon; h++ {
+		phiH[h], lambdaH[h] = dampedSum(m.Params.Phi, h), math.Pow(m.Params.Lambda, float64(h))
+	}
 	for t, v := range y {
 		_, used := st.observe(m.Spec, m.Params, v, m.Clip)
 		for h := 1; h <= horizon; h++ {
 			slot := &rings[h-1][t%(h+1)]
 			if slot.valid && used && slot.scale > 0 {
-				errs[h-1] = append(errs[h-1], (v-math.Max(0, slot.forecast))/slot.scale)
+				errs[h-1] = append(errs[h-1], (v-slot.forecast)/slot.scale)
 			}
 			*slot = pending{}
 			if t >= warmup && !st.inOutage() {
 				// Made at t for target t+h, read back h steps later from slot (t+h)%(h+1).
-				rings[h-1][(t+h)%(h+1)] = pending{forecast: st.forecast(m.Spec, m.Params, h), scale: st.scale, valid: true}
+				rings[h-1][(t+h)%(h+1)] = pending{forecast: st.forecastWith(m.Spec, phiH[h], lambdaH[h], h), scale: st.scale, valid: true}
 			}
 		}
 	}
