@@ -350,3 +350,25 @@ func hasNote(m *Model, substr string) bool {
 	}
 	return false
 }
+
+func TestProfileSmoothingFollowsTheData(t *testing.T) {
+	const period, cycles = 288, 8
+	rng := rand.New(rand.NewPCG(8, 8))
+	smoothNoisy := make([]float64, period*cycles)
+	sharpClean := make([]float64, period*cycles)
+	for i := range smoothNoisy {
+		phase := float64(i%period) / period
+		smoothNoisy[i] = 50*math.Sin(2*math.Pi*phase) + 40*rng.NormFloat64()
+		if i%period%2 == 0 { // alternates every step: any smoothing hurts
+			sharpClean[i] = 30
+		} else {
+			sharpClean[i] = -30
+		}
+	}
+	if half := profileSmoothing(smoothNoisy, period, 0); half == 0 {
+		t.Error("a smooth profile under heavy noise was not smoothed")
+	}
+	if half := profileSmoothing(sharpClean, period, 0); half != 0 {
+		t.Errorf("a sharp, noiseless profile was smoothed over ±%d steps", half)
+	}
+}

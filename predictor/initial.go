@@ -33,7 +33,7 @@ func initialState(y []float64, spec Spec) state {
 	detrended := detrend(filled[:cycles*cycle], spec.Season, cycle, levels, good)
 
 	st := state{season: phaseMedians(detrended, spec.Period, neutralOf(spec))}
-	smoothCircular(st.season, spec.Period/576)
+	smoothCircular(st.season, profileSmoothing(detrended, spec.Period, neutralOf(spec)))
 	normalise(st.season, spec.Season)
 	if spec.Period2 > 0 {
 		st.season2 = secondSeasonIndices(detrended, st.season, spec)
@@ -172,6 +172,72 @@ func secondSeasonIndices(detrended, daily []float64, spec Spec) []float64 {
 	smoothCircular(weekly, spec.Period/24)
 	normalise(weekly, spec.Season)
 	return weekly
+}
+
+// smoothingFractions are the candidate half-widths of the profile smoother, as
+// fractions of the season: for a daily season 0, 5, 10, 15, 30 and 60 minutes.
+var smoothingFractions = []float64{0, 1.0 / 288, 1.0 / 144, 1.0 / 96, 1.0 / 48, 1.0 / 24}
+
+// profileSmoothing picks, by two-fold cross-validation over the cycles, how
+// much to smooth the seasonal profile. With γ small the profile changes little
+// after initialisation, so its noise goes straight into every forecast; a
+// per-phase median over a handful of noisy days is rough at 1- or 5-minute
+// steps, while real demand profiles are smooth at that scale. The profile of
+// the even cycles is scored on the odd ones and vice versa; the half-width
+// with the lowest mean absolute error wins (the narrower one on ties).
+func profileSmoothing(detrended []float64, period int, neutral float64) int {
+	cycles := len(detrended) / period
+	if cycles < 2 {
+		return 0
+	}
+	even, odd := foldByCycle(detrended, period)
+	profEven, profOdd := phaseMedians(even, period, neutral), phaseMedians(odd, period, neutral)
+	best, bestErr := 0, math.Inf(1)
+	for _, frac := range smoothingFractions {
+		half := int(math.Round(frac * float64(period)))
+		if half > 0 && 2*half+1 > period {
+			continue
+		}
+		a, b := slices.Clone(profEven), slices.Clone(profOdd)
+		smoothCircular(a, half)
+		smoothCircular(b, half)
+		if err := crossError(detrended, period, a, b); err < bestErr*(1-1e-12) {
+			best, bestErr = half, err
+		}
+	}
+	return best
+}
+
+// foldByCycle splits a series into two copies holding only the even or only
+// the odd cycles (NaN elsewhere).
+func foldByCycle(v []float64, period int) (even, odd []float64) {
+	even, odd = slices.Clone(v), slices.Clone(v)
+	for t := range v {
+		if (t/period)%2 == 0 {
+			odd[t] = math.NaN()
+		} else {
+			even[t] = math.NaN()
+		}
+	}
+	return even, odd
+}
+
+// crossError is the mean absolute difference between each value and the
+// profile estimated from the other fold.
+func crossError(v []float64, period int, profEven, profOdd []float64) float64 {
+	sum, n := 0.0, 0
+	for t, x := range v {
+		if math.IsNaN(x) {
+			continue
+		}
+		other := profOdd
+		if (t/period)%2 == 1 {
+			other = profEven
+		}
+		sum += math.Abs(x - other[t%period])
+		n++
+	}
+	return sum / float64(max(n, 1))
 }
 
 // smoothCircular replaces each value by the mean of a centred window of
