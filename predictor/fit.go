@@ -214,14 +214,16 @@ func fitSpec(y []float64, spec Spec, opts Options, warm *Params) *Model {
 		maxEval = 150 * len(x)
 	}
 	if len(x) > 0 {
-		// Two rounds: Nelder-Mead restarted at its own optimum escapes the
-		// premature collapse of the simplex that a single run can suffer.
 		size := 0.5
 		if warm != nil {
 			size = 0.2 // already near the optimum
 		}
-		for round := 0; round < 2; round++ {
-			x = minimise(obj.value, x, maxEval/2, size)
+		var converged bool
+		x, converged = minimise(obj.value, x, maxEval/2, size)
+		if !converged {
+			// Nelder-Mead restarted at its own best point escapes a simplex
+			// that collapsed before converging.
+			x, _ = minimise(obj.value, x, maxEval/2, size)
 		}
 	}
 	params := obj.space.params(x)
@@ -241,8 +243,9 @@ func fitSpec(y []float64, spec Spec, opts Options, warm *Params) *Model {
 	return m
 }
 
-// minimise runs one bounded Nelder-Mead search from x and returns the best point.
-func minimise(f func([]float64) float64, x []float64, maxEval int, simplexSize float64) []float64 {
+// minimise runs one bounded Nelder-Mead search from x and returns the best
+// point and whether the search converged (rather than ran out of evaluations).
+func minimise(f func([]float64) float64, x []float64, maxEval int, simplexSize float64) ([]float64, bool) {
 	problem := optimize.Problem{Func: f}
 	settings := &optimize.Settings{
 		FuncEvaluations: maxEval,
@@ -256,9 +259,9 @@ func minimise(f func([]float64) float64, x []float64, maxEval int, simplexSize f
 	}
 	res, err := optimize.Minimize(problem, x, settings, &optimize.NelderMead{SimplexSize: simplexSize})
 	if err != nil || res == nil || res.X == nil {
-		return x
+		return x, false
 	}
-	return res.X
+	return res.X, res.Status == optimize.FunctionConvergence
 }
 
 // objective is the mean squared adjusted one-step error as a function of the
@@ -367,14 +370,15 @@ func (s paramSpace) params(x []float64) Params {
 }
 
 // coords is the inverse of params for a warm start: p's parameters, with a
-// small trend (β = α/100, φ = 0.95) when p comes from a model without one.
+// negligible trend (β = α/1000, φ = 0.95) when p comes from a model without
+// one, so the start reproduces that model's fit.
 func (s paramSpace) coords(p Params) []float64 {
 	unit := func(v, lo, hi float64) float64 {
 		return logit(math.Min(math.Max((v-lo)/(hi-lo), 1e-6), 1-1e-6))
 	}
 	x := []float64{unit(p.Alpha, minSmoothing, 1-minSmoothing)}
 	if s.spec.hasTrend() {
-		ratio := 0.01
+		ratio := 0.001
 		if p.Alpha > 0 && p.Beta > 0 {
 			ratio = p.Beta / p.Alpha
 		}
