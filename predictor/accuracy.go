@@ -10,6 +10,7 @@ type Accuracy struct {
 	Scale     float64
 	n, inside int
 	absErr    float64
+	naiveN    int
 	naiveErr  float64
 }
 
@@ -42,6 +43,7 @@ func (a *Accuracy) Add(actual float64, fc Forecast, naive float64) {
 	a.absErr += math.Abs(actual - fc.Mean)
 	if !math.IsNaN(naive) {
 		a.naiveErr += math.Abs(actual - naive)
+		a.naiveN++
 	}
 	if fc.Lower <= actual && actual <= fc.Upper {
 		a.inside++
@@ -54,8 +56,9 @@ func (a *Accuracy) Count() int { return a.n }
 // MASE of the forecasts.
 func (a *Accuracy) MASE() float64 { return a.absErr / float64(a.n) / a.Scale }
 
-// NaiveMASE is the MASE of the seasonal naive forecasts of the same values.
-func (a *Accuracy) NaiveMASE() float64 { return a.naiveErr / float64(a.n) / a.Scale }
+// NaiveMASE is the MASE of the seasonal naive forecasts of the same values
+// (those with a naive forecast: its source value may be missing).
+func (a *Accuracy) NaiveMASE() float64 { return a.naiveErr / float64(a.naiveN) / a.Scale }
 
 // Coverage is the share of actual values inside their interval.
 func (a *Accuracy) Coverage() float64 { return float64(a.inside) / float64(a.n) }

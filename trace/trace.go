@@ -93,7 +93,9 @@ func Read(r io.Reader) (Series, error) {
 			if minute <= last {
 				return Series{}, fmt.Errorf("line %d: unix_minute %d is not after the previous row's %d", line, minute, last)
 			}
-			if gap := minute - last - 1; gap > maxGapMinutes {
+			// minute > last, so the unsigned difference is exact even where
+			// minute - last overflows int64 (which would slip past the bound).
+			if gap := uint64(minute-last) - 1; gap > maxGapMinutes {
 				return Series{}, fmt.Errorf("line %d: unix_minute %d leaves a gap of %d minutes after %d (more than a year)", line, minute, gap, last)
 			}
 			for m := last + 1; m < minute; m++ {
@@ -162,7 +164,7 @@ func Write(w io.Writer, s Series) error {
 // its minutes are missing; partly missing steps are scaled up from the minutes
 // present, so one lost sample does not read as a dip in demand.
 func (s Series) Aggregate(stepMinutes int) (Series, error) {
-	if stepMinutes <= 0 || stepMinutes%s.StepMinutes != 0 {
+	if s.StepMinutes <= 0 || stepMinutes <= 0 || stepMinutes%s.StepMinutes != 0 {
 		return Series{}, fmt.Errorf("step %dm is not a positive multiple of the series step %dm", stepMinutes, s.StepMinutes)
 	}
 	factor := stepMinutes / s.StepMinutes

@@ -204,11 +204,24 @@ type forecastReport struct {
 	Models           []string  `json:"models"`
 	Notes            []string  `json:"notes,omitempty"`
 	Rows             int       `json:"rows"`
-	MASE             float64   `json:"mase"`
-	NaiveMASE        float64   `json:"seasonal_naive_mase"`
-	Coverage         float64   `json:"coverage"`
+	MASE             jsonFloat `json:"mase"`
+	NaiveMASE        jsonFloat `json:"seasonal_naive_mase"`
+	Coverage         jsonFloat `json:"coverage"`
 	MissingSteps     int       `json:"missing_steps"`
 	OutageSteps      int       `json:"outage_steps"`
+}
+
+// jsonFloat is a float64 that encodes NaN and ±Inf, which JSON lacks, as
+// null: MASE is undefined when the training data have no seasonal variation
+// (scale 0) or no actual value was observed, and encoding/json would fail the
+// whole report on it.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(f))
 }
 
 // runForecast walks the origins and writes one row per forecast.
@@ -264,17 +277,28 @@ func rollForecasts(p forecastPlan, w io.Writer, report *forecastReport) error {
 	if err != nil {
 		return fmt.Errorf("fit on the first %d steps: %w", p.train, err)
 	}
+	// A refit that fails (a window of missing data, say) keeps the model in
+	// hand, which goes on with O(1) updates: degrade, do not stop.
+	refit := func(origin int) bool {
+		m, err := fit(y[origin+1-p.train : origin+1])
+		if err != nil {
+			report.Notes = append(report.Notes, fmt.Sprintf("refit at step %d failed, previous model kept: %v", origin, err))
+			return false
+		}
+		model = m
+		return true
+	}
 	if _, err := fmt.Fprintln(w, "unix_minute,actual,forecast,lower,upper"); err != nil {
 		return err
 	}
 	acc := predictor.Accuracy{Scale: predictor.SeasonalNaiveScale(y[:p.train], p.period)}
 	for origin := p.train - 1; origin+p.horizon < len(y); origin++ {
 		if origin >= p.train {
+			refitted := false
 			if (origin-(p.train-1))%p.refit == 0 {
-				if model, err = fit(y[origin+1-p.train : origin+1]); err != nil {
-					return fmt.Errorf("refit at step %d: %w", origin, err)
-				}
-			} else {
+				refitted = refit(origin)
+			}
+			if !refitted {
 				model.Update(y[origin])
 			}
 		}
@@ -293,7 +317,7 @@ func rollForecasts(p forecastPlan, w io.Writer, report *forecastReport) error {
 		report.Rows++
 	}
 	report.FitSecondsMedian = medianOf(report.FitSeconds)
-	report.MASE, report.NaiveMASE, report.Coverage = acc.MASE(), acc.NaiveMASE(), acc.Coverage()
+	report.MASE, report.NaiveMASE, report.Coverage = jsonFloat(acc.MASE()), jsonFloat(acc.NaiveMASE()), jsonFloat(acc.Coverage())
 	return nil
 }
 
