@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/optimize"
 )
@@ -206,18 +207,16 @@ func fitSpec(y []float64, spec Spec, opts Options, warm *Params) *Model {
 		obj.ring = make([]float64, opts.LossHorizon+1)
 	}
 	x := obj.space.initial()
-	if warm != nil {
-		x = obj.space.coords(*warm)
-	}
 	maxEval := opts.MaxEvaluations
 	if maxEval <= 0 {
 		maxEval = 150 * len(x)
 	}
+	size := 0.5
+	if warm != nil {
+		x = obj.fitTrendFirst(obj.space.coords(*warm), maxEval/4)
+		size = 0.1 // already near the optimum: a small simplex polishes
+	}
 	if len(x) > 0 {
-		size := 0.5
-		if warm != nil {
-			size = 0.2 // already near the optimum
-		}
 		var converged bool
 		x, converged = minimise(obj.value, x, maxEval/2, size)
 		if !converged {
@@ -280,6 +279,24 @@ type objective struct {
 
 func newObjective(y []float64, spec Spec, start state, clip float64) *objective {
 	return &objective{y: y, spec: spec, start: start, work: start.clone(), clip: clip, space: paramSpace{spec: spec}}
+}
+
+// fitTrendFirst moves only the trend coordinates (β and φ, indices 1 and 2)
+// from x, the others held at the untrended optimum: a two-dimensional search
+// that puts the joint polish that follows close to its end.
+func (o *objective) fitTrendFirst(x []float64, maxEval int) []float64 {
+	if o.spec.Trend != TrendDamped {
+		return x
+	}
+	trial := slices.Clone(x)
+	sub := func(z []float64) float64 {
+		trial[1], trial[2] = z[0], z[1]
+		return o.value(trial)
+	}
+	z, _ := minimise(sub, []float64{x[1], x[2]}, maxEval, 0.5)
+	out := slices.Clone(x)
+	out[1], out[2] = z[0], z[1]
+	return out
 }
 
 func (o *objective) value(x []float64) float64 {

@@ -27,8 +27,11 @@ type Model struct {
 	Clip float64
 
 	st state
-	// errQuantiles[h-1] holds the sorted standardised in-sample h-step errors.
+	// errQuantiles[h-1] holds the standardised in-sample h-step errors,
+	// sorted on first use (sorted[h-1]): a caller that asks about one
+	// horizon pays for one sort.
 	errQuantiles [][]float64
+	sorted       []bool
 }
 
 // Forecast is a point forecast with a central prediction interval.
@@ -113,6 +116,10 @@ func (m *Model) errorQuantile(h int, q float64) float64 {
 	if hq == 0 {
 		return 0
 	}
+	if !m.sorted[hq-1] {
+		slices.Sort(m.errQuantiles[hq-1])
+		m.sorted[hq-1] = true
+	}
 	z := quantileSorted(m.errQuantiles[hq-1], q)
 	if h > hq {
 		z *= math.Sqrt(float64(h) / float64(hq))
@@ -170,7 +177,5 @@ func (m *Model) calibrate(y []float64, horizon int) {
 		}
 	}
 	m.errQuantiles = errs
-	for h := range errs {
-		slices.Sort(errs[h])
-	}
+	m.sorted = make([]bool, len(errs))
 }
