@@ -1,0 +1,168 @@
+package scaler
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// PolicyType is the unit of a scaling policy's value.
+type PolicyType string
+
+// Policy types, as in autoscaling/v2.
+const (
+	PodsPolicy    PolicyType = "Pods"
+	PercentPolicy PolicyType = "Percent"
+)
+
+// SelectPolicy chooses among several policies, as in autoscaling/v2.
+type SelectPolicy string
+
+// Select policies.
+const (
+	SelectMax      SelectPolicy = "Max"
+	SelectMin      SelectPolicy = "Min"
+	SelectDisabled SelectPolicy = "Disabled"
+)
+
+// Policy allows a change of Value pods or percent within PeriodSeconds.
+type Policy struct {
+	Type          PolicyType
+	Value         int32
+	PeriodSeconds int32
+}
+
+// Rules is one direction of an HPA behavior. A nil StabilizationWindowSeconds
+// means the API default.
+type Rules struct {
+	StabilizationWindowSeconds *int32
+	SelectPolicy               SelectPolicy
+	Policies                   []Policy
+}
+
+// Behavior mirrors the parts of autoscaling/v2 HorizontalPodAutoscalerBehavior
+// prescaler writes. A nil direction means the API default for it.
+type Behavior struct {
+	ScaleUp   *Rules
+	ScaleDown *Rules
+}
+
+// Equal reports whether two behaviors are the same, so a writer can skip a
+// write that changes nothing.
+func (b *Behavior) Equal(o *Behavior) bool {
+	if b == nil || o == nil {
+		return b == o
+	}
+	return rulesEqual(b.ScaleUp, o.ScaleUp) && rulesEqual(b.ScaleDown, o.ScaleDown)
+}
+
+func rulesEqual(a, b *Rules) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if (a.StabilizationWindowSeconds == nil) != (b.StabilizationWindowSeconds == nil) ||
+		(a.StabilizationWindowSeconds != nil && *a.StabilizationWindowSeconds != *b.StabilizationWindowSeconds) ||
+		a.SelectPolicy != b.SelectPolicy || len(a.Policies) != len(b.Policies) {
+		return false
+	}
+	for i := range a.Policies {
+		if a.Policies[i] != b.Policies[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *Behavior) String() string {
+	if b == nil {
+		return "default"
+	}
+	return fmt.Sprintf("up{%s} down{%s}", b.ScaleUp, b.ScaleDown)
+}
+
+func (r *Rules) String() string {
+	if r == nil {
+		return "default"
+	}
+	s := "stabilization="
+	if r.StabilizationWindowSeconds == nil {
+		s += "default"
+	} else {
+		s += fmt.Sprintf("%ds", *r.StabilizationWindowSeconds)
+	}
+	if r.SelectPolicy != "" {
+		s += " select=" + string(r.SelectPolicy)
+	}
+	for _, p := range r.Policies {
+		s += fmt.Sprintf(" %d%s/%ds", p.Value, map[PolicyType]string{PodsPolicy: "pods", PercentPolicy: "%"}[p.Type], p.PeriodSeconds)
+	}
+	return s
+}
+
+func seconds(v int32) *int32 { return &v }
+
+// Upstream defaults (autoscaling/v2): scale-up adds max(100 %, 4 pods) per
+// 15 s; scale-down stabilizes over 300 s.
+const (
+	defaultScaleUpPods            = 4
+	policyPeriodSeconds           = 15
+	defaultScaleDownStabilization = 300
+)
+
+// behavior plans the behavior to write for decision d: the user's own, with
+// the scale-up direction opened ahead of a ramp and the scale-down
+// stabilization stretched while demand is forecast to return.
+func (in Inputs) behavior(d Decision, lead, guard int) *Behavior {
+	rampDue := d.RampDue
+	returns := in.replicasFor(in.peakPerMinute(lead+guard)) > in.replicasFor(in.peakPerMinute(1))
+	if !rampDue && !returns {
+		return in.UserBehavior
+	}
+	out := &Behavior{}
+	if in.UserBehavior != nil {
+		out.ScaleUp, out.ScaleDown = in.UserBehavior.ScaleUp, in.UserBehavior.ScaleDown
+	}
+	if rampDue {
+		out.ScaleUp = &Rules{
+			StabilizationWindowSeconds: seconds(0),
+			SelectPolicy:               SelectMax,
+			Policies: []Policy{
+				{Type: PercentPolicy, Value: 100, PeriodSeconds: policyPeriodSeconds},
+				{Type: PodsPolicy, Value: max(defaultScaleUpPods, in.rampPodsPerPeriod(lead)), PeriodSeconds: policyPeriodSeconds},
+			},
+		}
+	}
+	if returns {
+		out.ScaleDown = stretchedScaleDown(out.ScaleDown, int32(in.Guard/time.Second))
+	}
+	return out
+}
+
+// rampPodsPerPeriod is the steepest rise of the replicas the forecast needs
+// within the lead time, in pods per policy period.
+func (in Inputs) rampPodsPerPeriod(lead int) int32 {
+	steepest := 0.0
+	prev := in.Forecast[0].Upper
+	for _, s := range in.Forecast[1:lead] {
+		steepest = math.Max(steepest, s.Upper-prev)
+		prev = s.Upper
+	}
+	perPeriod := steepest / in.StepLength.Minutes() / in.ReplicaCapacity * policyPeriodSeconds / in.StepLength.Seconds()
+	return int32(math.Min(math.Ceil(perPeriod), math.MaxInt32))
+}
+
+// stretchedScaleDown keeps the user's scale-down rules but makes their
+// stabilization window at least guardSeconds.
+func stretchedScaleDown(user *Rules, guardSeconds int32) *Rules {
+	out := &Rules{}
+	if user != nil {
+		c := *user
+		out = &c
+	}
+	current := int32(defaultScaleDownStabilization)
+	if out.StabilizationWindowSeconds != nil {
+		current = *out.StabilizationWindowSeconds
+	}
+	out.StabilizationWindowSeconds = seconds(max(current, guardSeconds))
+	return out
+}

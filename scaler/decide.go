@@ -1,0 +1,223 @@
+package scaler
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Reason names the rule or bound that shaped a decision. It becomes a metric
+// label, an Event reason and a log field, so a user can answer "why 7?".
+type Reason string
+
+// Reasons, from the forecast itself to each bound that can override it.
+const (
+	// ReasonForecast: the floor is what the forecast asks for.
+	ReasonForecast Reason = "forecast"
+	// ReasonUserMin: the forecast asks for less than the user's own minReplicas.
+	ReasonUserMin Reason = "user_min"
+	// ReasonMaxReplicas: the forecast asks for more than the HPA's maxReplicas.
+	ReasonMaxReplicas Reason = "max_replicas"
+	// ReasonGPUCapacity: the free GPUs cannot schedule what the forecast asks for.
+	ReasonGPUCapacity Reason = "gpu_capacity"
+	// ReasonRampLimit: the raise was capped by the per-decision raise limit.
+	ReasonRampLimit Reason = "ramp_limit"
+	// ReasonScaleDownGuard: the floor comes down more slowly than the forecast,
+	// or not yet, because demand returns within the guard window.
+	ReasonScaleDownGuard Reason = "scale_down_guard"
+	// ReasonFallback: no usable forecast; the floor in force is kept.
+	ReasonFallback Reason = "fallback"
+)
+
+// Step is the forecast of demand for one future step, in requests per step.
+type Step struct {
+	Mean float64
+	// Upper is the configured demand quantile (e.g. the 90th percentile).
+	Upper float64
+}
+
+// Inputs is everything one decision needs.
+type Inputs struct {
+	// StepLength is the forecast step; Forecast[i] is the demand i+1 steps ahead.
+	StepLength time.Duration
+	Forecast   []Step
+	// Lead is the pods' start-up time: a replica asked for now serves after it.
+	Lead time.Duration
+	// Guard is how long the forecast must stay low before the floor comes down
+	// (the scale-down stabilization window).
+	Guard time.Duration
+	// ReplicaCapacity is the requests per minute one Ready replica serves at
+	// its target.
+	ReplicaCapacity float64
+
+	// UserMinReplicas is the user's own minReplicas: prescaler never goes below.
+	UserMinReplicas int32
+	// MaxReplicas is the HPA's maxReplicas.
+	MaxReplicas int32
+	// CurrentFloor is the minReplicas in force now (written by prescaler or
+	// the user's own).
+	CurrentFloor int32
+	// CurrentReplicas is the scale target's replica count now.
+	CurrentReplicas int32
+	// CapacityReplicas is how many replicas of this target the cluster can
+	// run now (its scheduled pods plus what the free GPUs can hold); negative
+	// when unknown.
+	CapacityReplicas int32
+
+	// MaxStepDownPercent bounds how much the floor drops in one decision
+	// (at least one replica); 0 means no bound.
+	MaxStepDownPercent int32
+	// MaxRaise bounds how much the floor rises in one decision; 0 means no bound.
+	MaxRaise int32
+
+	// DataOK is false when the forecast is missing or built on stale data:
+	// then the floor in force is kept, never lowered.
+	DataOK bool
+
+	// UserBehavior is the user's own behavior, written back when nothing is due.
+	UserBehavior *Behavior
+}
+
+// Decision is the floor and behavior to write, with what shaped them.
+type Decision struct {
+	// Floor is the minReplicas to write.
+	Floor int32
+	// Behavior is the behavior to write: the user's own when nothing is due.
+	Behavior *Behavior
+	Reason   Reason
+	Message  string
+	// Needed is the replica count the forecast asks for before any bound.
+	Needed int32
+	// PeakDemand is the demand quantile (requests per minute) that sized Needed.
+	PeakDemand float64
+	// RampDue reports a forecast rise above the current replicas within the lead time.
+	RampDue bool
+}
+
+// Decide computes the floor and behavior for one target (see the package
+// comment for the rules). It does not fail: bad inputs give a fallback
+// decision that keeps the floor in force, with the problem in Message.
+func Decide(in Inputs) Decision {
+	if err := in.validate(); err != nil {
+		return fallback(in, err.Error())
+	}
+	lead, guard := in.steps(in.Lead), in.steps(in.Guard)
+	raisePeak := in.peakPerMinute(lead)
+	holdPeak := in.peakPerMinute(lead + guard)
+	raiseTo := in.replicasFor(raisePeak)
+	holdAt := in.replicasFor(holdPeak)
+
+	d := Decision{Needed: raiseTo, PeakDemand: raisePeak, Reason: ReasonForecast}
+	d.RampDue = raiseTo > in.CurrentReplicas
+	current := max(in.CurrentFloor, in.UserMinReplicas)
+	switch {
+	case raiseTo >= current:
+		d.Floor = raiseTo
+		if in.MaxRaise > 0 && d.Floor > current+in.MaxRaise {
+			d.bound(current+in.MaxRaise, ReasonRampLimit, "raise capped at %d per decision", in.MaxRaise)
+		}
+	default:
+		d.lower(in, current, holdAt, holdPeak)
+	}
+	d.applyBounds(in)
+	d.Behavior = in.behavior(d, lead, guard)
+	if d.Message == "" {
+		d.Message = fmt.Sprintf("forecast %.0f req/min over the next %s needs %d replicas of %.0f req/min",
+			raisePeak, in.Lead, raiseTo, in.ReplicaCapacity)
+	}
+	return d
+}
+
+// lower brings the floor down towards what covers the forecast over the lead
+// time and the guard window, at a bounded rate.
+func (d *Decision) lower(in Inputs, current, holdAt int32, holdPeak float64) {
+	target := max(d.Needed, holdAt)
+	if target > d.Needed {
+		d.Reason = ReasonScaleDownGuard
+		d.Message = fmt.Sprintf("demand returns to %.0f req/min within %s: floor held at %d", holdPeak, in.Lead+in.Guard, target)
+	}
+	d.Floor = target
+	if in.MaxStepDownPercent > 0 {
+		step := max(1, int32(math.Floor(float64(current)*float64(in.MaxStepDownPercent)/100)))
+		if target < current-step {
+			d.bound(current-step, ReasonScaleDownGuard, "floor lowered by at most %d%% (%d) per decision", in.MaxStepDownPercent, step)
+		}
+	}
+}
+
+// applyBounds enforces, in order of authority: the GPUs that can be scheduled
+// (never create Pending pods), the HPA's maxReplicas, and the user's own
+// minimum, which prescaler never undercuts (if the user's minimum exceeds the
+// capacity, that is the user's choice, not prescaler's).
+func (d *Decision) applyBounds(in Inputs) {
+	if in.CapacityReplicas >= 0 && d.Floor > in.CapacityReplicas {
+		d.bound(in.CapacityReplicas, ReasonGPUCapacity, "free GPUs can run %d replicas, the forecast asks for %d", in.CapacityReplicas, d.Needed)
+	}
+	if in.MaxReplicas > 0 && d.Floor > in.MaxReplicas {
+		d.bound(in.MaxReplicas, ReasonMaxReplicas, "capped at maxReplicas %d, the forecast asks for %d", in.MaxReplicas, d.Needed)
+	}
+	if d.Floor < in.UserMinReplicas {
+		d.bound(in.UserMinReplicas, ReasonUserMin, "the forecast asks for %d, below the user's minReplicas %d", d.Needed, in.UserMinReplicas)
+	}
+}
+
+func (d *Decision) bound(floor int32, reason Reason, format string, args ...any) {
+	d.Floor = floor
+	d.Reason = reason
+	d.Message = fmt.Sprintf(format, args...)
+}
+
+// fallback keeps the floor in force: without a usable forecast, raising is
+// a guess and lowering is a risk.
+func fallback(in Inputs, why string) Decision {
+	floor := max(in.CurrentFloor, in.UserMinReplicas)
+	if in.MaxReplicas > 0 {
+		floor = min(floor, max(in.MaxReplicas, in.UserMinReplicas))
+	}
+	return Decision{Floor: floor, Behavior: in.UserBehavior, Reason: ReasonFallback, Message: why}
+}
+
+func (in Inputs) validate() error {
+	switch {
+	case !in.DataOK:
+		return fmt.Errorf("no fresh forecast: keeping the floor in force")
+	case in.StepLength <= 0:
+		return fmt.Errorf("forecast step %s must be positive", in.StepLength)
+	case !(in.ReplicaCapacity > 0) || math.IsInf(in.ReplicaCapacity, 0):
+		return fmt.Errorf("replica capacity %v must be a positive number", in.ReplicaCapacity)
+	case in.Lead < 0 || in.Guard < 0:
+		return fmt.Errorf("lead %s and guard %s must not be negative", in.Lead, in.Guard)
+	case len(in.Forecast) < in.steps(in.Lead+in.Guard):
+		return fmt.Errorf("forecast covers %d steps, lead %s plus guard %s need %d", len(in.Forecast), in.Lead, in.Guard, in.steps(in.Lead+in.Guard))
+	}
+	for i, s := range in.Forecast {
+		if math.IsNaN(s.Upper) || math.IsInf(s.Upper, 0) || s.Upper < 0 {
+			return fmt.Errorf("forecast step %d upper quantile %v is not a demand", i+1, s.Upper)
+		}
+	}
+	return nil
+}
+
+// steps is the number of forecast steps that cover d, at least one.
+func (in Inputs) steps(d time.Duration) int {
+	return max(1, int(math.Ceil(float64(d)/float64(in.StepLength))))
+}
+
+// peakPerMinute is the largest upper quantile over the first n steps, in
+// requests per minute.
+func (in Inputs) peakPerMinute(n int) float64 {
+	peak := 0.0
+	for _, s := range in.Forecast[:n] {
+		peak = math.Max(peak, s.Upper)
+	}
+	return peak / in.StepLength.Minutes()
+}
+
+// replicasFor is ⌈demand / capacity⌉, saturated at the int32 range.
+func (in Inputs) replicasFor(perMinute float64) int32 {
+	r := math.Ceil(perMinute/in.ReplicaCapacity - 1e-9)
+	if r > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int32(max(r, 0))
+}

@@ -1,0 +1,206 @@
+package scaler
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// flat returns n forecast steps of v requests per step.
+func flat(n int, v float64) []Step {
+	f := make([]Step, n)
+	for i := range f {
+		f[i] = Step{Mean: v, Upper: v}
+	}
+	return f
+}
+
+// withPeak returns a flat forecast with a block of higher demand at steps
+// [from, to) (0-based: step i is i+1 steps ahead).
+func withPeak(n int, base, peak float64, from, to int) []Step {
+	f := flat(n, base)
+	for i := from; i < to; i++ {
+		f[i] = Step{Mean: peak, Upper: peak}
+	}
+	return f
+}
+
+// base is a target: 1-minute steps, 3 minutes of start-up, a 5-minute guard,
+// 100 requests per minute per replica, user floor 2, max 20, room for 12.
+func base() Inputs {
+	return Inputs{
+		StepLength:       time.Minute,
+		Forecast:         flat(10, 500),
+		Lead:             3 * time.Minute,
+		Guard:            5 * time.Minute,
+		ReplicaCapacity:  100,
+		UserMinReplicas:  2,
+		MaxReplicas:      20,
+		CurrentFloor:     5,
+		CurrentReplicas:  5,
+		CapacityReplicas: 12,
+		DataOK:           true,
+	}
+}
+
+func TestDecide(t *testing.T) {
+	cases := []struct {
+		name   string
+		edit   func(*Inputs)
+		floor  int32
+		reason Reason
+		ramp   bool
+	}{
+		{"steady demand keeps the floor", func(in *Inputs) {}, 5, ReasonForecast, false},
+		{"ramp within the lead time raises now", func(in *Inputs) {
+			in.Forecast = withPeak(10, 500, 850, 2, 4) // step 3 of the 3-minute lead
+		}, 9, ReasonForecast, true},
+		{"ramp beyond the lead time waits", func(in *Inputs) {
+			in.Forecast = withPeak(10, 500, 850, 3, 5) // 4 minutes ahead: not yet
+		}, 5, ReasonForecast, false},
+		{"upper quantile, not the mean, sizes the floor", func(in *Inputs) {
+			in.Forecast = flat(10, 500)
+			in.Forecast[0].Upper = 610
+		}, 7, ReasonForecast, true},
+		{"step length converts to per minute", func(in *Inputs) {
+			in.StepLength = 5 * time.Minute
+			in.Forecast = flat(4, 2500) // 500 req/min
+		}, 5, ReasonForecast, false},
+		{"below the user's minimum", func(in *Inputs) {
+			in.Forecast = flat(10, 50)
+			in.CurrentFloor = 2
+		}, 2, ReasonUserMin, false},
+		{"above maxReplicas", func(in *Inputs) {
+			in.Forecast = flat(10, 5000)
+			in.CapacityReplicas = 100
+		}, 20, ReasonMaxReplicas, true},
+		{"GPU capacity caps the raise", func(in *Inputs) {
+			in.Forecast = flat(10, 1500)
+		}, 12, ReasonGPUCapacity, true},
+		{"unknown capacity does not cap", func(in *Inputs) {
+			in.Forecast = flat(10, 1500)
+			in.CapacityReplicas = -1
+		}, 15, ReasonForecast, true},
+		{"user minimum wins over capacity", func(in *Inputs) {
+			in.UserMinReplicas = 14
+			in.CurrentFloor = 14
+		}, 14, ReasonUserMin, false},
+		{"demand returning within the guard holds the floor", func(in *Inputs) {
+			in.CurrentFloor, in.CurrentReplicas = 9, 9
+			in.Forecast = withPeak(10, 300, 850, 5, 7) // back at step 6, inside lead+guard
+		}, 9, ReasonScaleDownGuard, false},
+		{"drop after the guard lowers at a bounded rate", func(in *Inputs) {
+			in.CurrentFloor, in.CurrentReplicas = 10, 10
+			in.Forecast = flat(10, 100)
+			in.MaxStepDownPercent = 20
+		}, 8, ReasonScaleDownGuard, false},
+		{"small floors still step down by one", func(in *Inputs) {
+			in.CurrentFloor, in.CurrentReplicas = 4, 4
+			in.Forecast = flat(10, 100)
+			in.MaxStepDownPercent = 20
+		}, 3, ReasonScaleDownGuard, false},
+		{"drop without a rate bound goes straight down", func(in *Inputs) {
+			in.CurrentFloor, in.CurrentReplicas = 10, 10
+			in.Forecast = flat(10, 300)
+		}, 3, ReasonForecast, false},
+		{"raise limit", func(in *Inputs) {
+			in.Forecast = flat(10, 1100)
+			in.MaxRaise = 3
+		}, 8, ReasonRampLimit, true},
+		{"stale data never lowers", func(in *Inputs) {
+			in.CurrentFloor = 9
+			in.Forecast = flat(10, 0)
+			in.DataOK = false
+		}, 9, ReasonFallback, false},
+		{"forecast too short falls back", func(in *Inputs) {
+			in.Forecast = flat(3, 900)
+		}, 5, ReasonFallback, false},
+		{"a NaN forecast falls back", func(in *Inputs) {
+			in.Forecast[1].Upper = nan()
+		}, 5, ReasonFallback, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := base()
+			c.edit(&in)
+			d := Decide(in)
+			if d.Floor != c.floor || d.Reason != c.reason || d.RampDue != c.ramp {
+				t.Errorf("floor %d reason %s ramp %v (%s); want %d %s %v", d.Floor, d.Reason, d.RampDue, d.Message, c.floor, c.reason, c.ramp)
+			}
+			if d.Message == "" {
+				t.Error("decision without a message")
+			}
+		})
+	}
+}
+
+func TestBehaviorOpensScaleUpAheadOfARamp(t *testing.T) {
+	in := base()
+	in.Forecast = withPeak(10, 500, 2000, 1, 3) // +1500 req/min in one step: 15 replicas/min
+	in.CapacityReplicas = -1
+	d := Decide(in)
+	up := d.Behavior.ScaleUp
+	if up == nil || *up.StabilizationWindowSeconds != 0 || up.SelectPolicy != SelectMax {
+		t.Fatalf("scale-up %s: want no stabilization and select Max", up)
+	}
+	// 15 replicas per minute is 3.75 per 15 s: the default 4 pods suffices.
+	if pods := up.Policies[1]; pods.Type != PodsPolicy || pods.Value != 4 || pods.PeriodSeconds != 15 {
+		t.Errorf("pods policy %+v, want 4 pods per 15 s", pods)
+	}
+	in.Forecast = withPeak(10, 500, 6500, 1, 3) // 60 replicas per minute: 15 per 15 s
+	in.MaxReplicas = 100
+	if pods := Decide(in).Behavior.ScaleUp.Policies[1]; pods.Value != 15 {
+		t.Errorf("pods policy %+v, want 15 pods per 15 s", pods)
+	}
+}
+
+func TestBehaviorStretchesScaleDownWhileDemandReturns(t *testing.T) {
+	in := base()
+	userWindow := int32(120)
+	in.UserBehavior = &Behavior{ScaleDown: &Rules{StabilizationWindowSeconds: &userWindow,
+		Policies: []Policy{{Type: PercentPolicy, Value: 10, PeriodSeconds: 60}}}}
+	in.Forecast = withPeak(10, 300, 850, 5, 7)
+	d := Decide(in)
+	down := d.Behavior.ScaleDown
+	if down == nil || *down.StabilizationWindowSeconds != 300 {
+		t.Fatalf("scale-down %s: want the 5-minute guard as stabilization", down)
+	}
+	if len(down.Policies) != 1 || down.Policies[0].Value != 10 {
+		t.Errorf("the user's scale-down policies were not kept: %s", down)
+	}
+	if *in.UserBehavior.ScaleDown.StabilizationWindowSeconds != 120 {
+		t.Error("the user's behavior was modified in place")
+	}
+}
+
+func TestBehaviorIsTheUsersWhenNothingIsDue(t *testing.T) {
+	in := base()
+	in.UserBehavior = &Behavior{ScaleUp: &Rules{SelectPolicy: SelectDisabled}}
+	if d := Decide(in); d.Behavior != in.UserBehavior {
+		t.Errorf("behavior %s, want the user's own", d.Behavior)
+	}
+}
+
+func TestBehaviorEqual(t *testing.T) {
+	a := &Behavior{ScaleUp: &Rules{StabilizationWindowSeconds: seconds(0), Policies: []Policy{{PodsPolicy, 4, 15}}}}
+	b := &Behavior{ScaleUp: &Rules{StabilizationWindowSeconds: seconds(0), Policies: []Policy{{PodsPolicy, 4, 15}}}}
+	c := &Behavior{ScaleUp: &Rules{StabilizationWindowSeconds: seconds(60), Policies: []Policy{{PodsPolicy, 4, 15}}}}
+	if !a.Equal(b) || a.Equal(c) || a.Equal(nil) || !(*Behavior)(nil).Equal(nil) {
+		t.Error("Equal is wrong")
+	}
+	if !strings.Contains(c.String(), "60s") {
+		t.Errorf("String() = %q", c.String())
+	}
+}
+
+func BenchmarkDecide(b *testing.B) {
+	in := base()
+	in.Forecast = withPeak(60, 500, 900, 2, 10)
+	in.Lead, in.Guard = 5*time.Minute, 30*time.Minute
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Decide(in)
+	}
+}
+
+func nan() float64 { var zero float64; return zero / zero }
