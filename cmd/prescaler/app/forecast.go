@@ -255,38 +255,43 @@ func runForecast(p forecastPlan, outPath, reportPath string, stdout, stderr io.W
 
 func rollForecasts(p forecastPlan, w io.Writer, report *forecastReport) error {
 	y := p.series.Values
-	fit := func(window []float64) (*predictor.Model, error) {
-		start := time.Now()
-		m, err := predictor.Fit(window, predictor.Options{
+	roll, err := predictor.NewRolling(predictor.RollingOptions{
+		Options: predictor.Options{
 			Period: p.period, Period2: p.period2, Horizon: p.horizon, Clip: p.clip, NoAR1: p.noAR1, LossHorizon: p.lossH, Loss: p.loss,
-		})
-		if err != nil {
-			return nil, err
-		}
-		report.Fits++
-		report.FitSeconds = append(report.FitSeconds, time.Since(start).Seconds())
-		report.Models = append(report.Models, m.Spec.String()+" "+m.Params.String())
-		for _, n := range m.Notes {
-			if !slices.Contains(report.Notes, n) {
-				report.Notes = append(report.Notes, n)
+		},
+		Window:     p.train,
+		RefitEvery: p.refit,
+	})
+	if err != nil {
+		return err
+	}
+	// observe feeds one step and records the fit it may trigger. A refit that
+	// fails (a window of missing data, say) keeps the model in hand, which
+	// goes on with O(1) updates: degrade, do not stop.
+	observe := func(step int) {
+		start := time.Now()
+		failed := roll.FailedRefits
+		fitted, _ := roll.Observe(y[step]) // values were validated when the trace was read
+		if fitted {
+			m := roll.Model()
+			report.Fits++
+			report.FitSeconds = append(report.FitSeconds, time.Since(start).Seconds())
+			report.Models = append(report.Models, m.Spec.String()+" "+m.Params.String())
+			for _, n := range m.Notes {
+				if !slices.Contains(report.Notes, n) {
+					report.Notes = append(report.Notes, n)
+				}
 			}
 		}
-		return m, nil
-	}
-	model, err := fit(y[:p.train])
-	if err != nil {
-		return fmt.Errorf("fit on the first %d steps: %w", p.train, err)
-	}
-	// A refit that fails (a window of missing data, say) keeps the model in
-	// hand, which goes on with O(1) updates: degrade, do not stop.
-	refit := func(origin int) bool {
-		m, err := fit(y[origin+1-p.train : origin+1])
-		if err != nil {
-			report.Notes = append(report.Notes, fmt.Sprintf("refit at step %d failed, previous model kept: %v", origin, err))
-			return false
+		if roll.FailedRefits > failed {
+			report.Notes = append(report.Notes, fmt.Sprintf("refit at step %d failed, previous model kept: %v", step, roll.LastError))
 		}
-		model = m
-		return true
+	}
+	for step := 0; step < p.train; step++ {
+		observe(step)
+	}
+	if roll.Model() == nil {
+		return fmt.Errorf("fit on the first %d steps: %w", p.train, roll.LastError)
 	}
 	if _, err := fmt.Fprintln(w, "unix_minute,actual,forecast,lower,upper"); err != nil {
 		return err
@@ -294,14 +299,9 @@ func rollForecasts(p forecastPlan, w io.Writer, report *forecastReport) error {
 	acc := predictor.Accuracy{Scale: predictor.SeasonalNaiveScale(y[:p.train], p.period)}
 	for origin := p.train - 1; origin+p.horizon < len(y); origin++ {
 		if origin >= p.train {
-			refitted := false
-			if (origin-(p.train-1))%p.refit == 0 {
-				refitted = refit(origin)
-			}
-			if !refitted {
-				model.Update(y[origin])
-			}
+			observe(origin)
 		}
+		model := roll.Model()
 		target := origin + p.horizon
 		fc, err := model.ForecastAt(p.horizon, p.interval)
 		if err != nil {

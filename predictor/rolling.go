@@ -1,0 +1,103 @@
+package predictor
+
+import (
+	"errors"
+	"fmt"
+)
+
+// RollingOptions configures a Rolling forecaster.
+type RollingOptions struct {
+	Options
+	// Window is the history, in steps, a model is fitted on: the first fit
+	// happens once Window steps were observed, and every refit uses the
+	// trailing Window steps.
+	Window int
+	// RefitEvery is the number of steps between refits; in between, every
+	// step is an O(1) update.
+	RefitEvery int
+}
+
+// Rolling is a forecaster fed one step at a time: it fits once enough history
+// is in, updates in O(1) per step and refits on a schedule on the trailing
+// window. It is what a long-running process holds per target. A refit that
+// fails keeps the model in hand. Not safe for concurrent use.
+type Rolling struct {
+	opts    RollingOptions
+	history []float64 // ring of the last Window steps
+	next    int       // ring position of the next step
+	seen    int       // steps observed in total
+	model   *Model
+	since   int // steps since the last fit
+	// Fits counts successful fits; FailedRefits the refits that kept the
+	// previous model, LastError why the last one failed.
+	Fits         int
+	FailedRefits int
+	LastError    error
+}
+
+// NewRolling validates the options and returns an empty forecaster.
+func NewRolling(opts RollingOptions) (*Rolling, error) {
+	if opts.Window < minObservations {
+		return nil, fmt.Errorf("window %d steps is shorter than the %d a fit needs", opts.Window, minObservations)
+	}
+	if opts.RefitEvery < 1 {
+		return nil, fmt.Errorf("refit period %d steps must be at least 1", opts.RefitEvery)
+	}
+	if _, _, err := candidates(opts.Window, 0, opts.Options); err != nil {
+		return nil, err
+	}
+	return &Rolling{opts: opts, history: make([]float64, opts.Window)}, nil
+}
+
+// Observe feeds the next step (NaN = missing) and reports whether a model was
+// fitted on this step. It returns an error only for a value no model accepts
+// (negative or infinite), which is then recorded as missing.
+func (r *Rolling) Observe(y float64) (fitted bool, err error) {
+	if _, _, cerr := checkSeries([]float64{y}); cerr != nil && !errors.Is(cerr, ErrNoData) {
+		err = fmt.Errorf("step %d: %w", r.seen, cerr)
+		y = nan
+	}
+	r.history[r.next] = y
+	r.next = (r.next + 1) % len(r.history)
+	r.seen++
+	r.since++
+	switch {
+	case r.model == nil && r.seen >= r.opts.Window, r.model != nil && r.since >= r.opts.RefitEvery:
+		fitted = r.fit()
+		if !fitted && r.model != nil {
+			r.model.Update(y)
+		}
+	case r.model != nil:
+		r.model.Update(y)
+	}
+	return fitted, err
+}
+
+var nan = func() float64 { var zero float64; return zero / zero }()
+
+// fit fits on the trailing window and reports whether it succeeded.
+func (r *Rolling) fit() bool {
+	window := make([]float64, 0, len(r.history))
+	window = append(window, r.history[r.next:]...)
+	window = append(window, r.history[:r.next]...)
+	m, err := Fit(window, r.opts.Options)
+	if err != nil {
+		r.LastError = err
+		if r.model != nil {
+			// Try again at the next scheduled refit, not at every step.
+			r.FailedRefits++
+			r.since = 0
+		}
+		return false
+	}
+	r.model, r.since, r.LastError = m, 0, nil
+	r.Fits++
+	return true
+}
+
+// Model is the current model, positioned after the last observed step; nil
+// until the first fit.
+func (r *Rolling) Model() *Model { return r.model }
+
+// Seen is the number of steps observed.
+func (r *Rolling) Seen() int { return r.seen }
