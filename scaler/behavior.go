@@ -41,7 +41,9 @@ type Rules struct {
 }
 
 // Behavior mirrors the parts of autoscaling/v2 HorizontalPodAutoscalerBehavior
-// prescaler writes. A nil direction means the API default for it.
+// prescaler writes. A nil direction means the API default for it; a nil
+// *Behavior means the field is unset, which the HPA controller treats by its
+// older rules (up to max(2×current, 4) per sync), not as the defaults.
 type Behavior struct {
 	ScaleUp   *Rules
 	ScaleDown *Rules
@@ -75,7 +77,7 @@ func rulesEqual(a, b *Rules) bool {
 
 func (b *Behavior) String() string {
 	if b == nil {
-		return "default"
+		return "unset"
 	}
 	return fmt.Sprintf("up{%s} down{%s}", b.ScaleUp, b.ScaleDown)
 }
