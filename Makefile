@@ -39,7 +39,7 @@ fmt:
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 bench: ## Go benchmarks, repeated for benchstat
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./predictor/ | tee $(BENCH_OUT)
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./... | tee $(BENCH_OUT)
 
 bench-forecast: build ## Accuracy and speed against statsmodels (see bench/forecast/README.md)
 	bench/forecast/run.sh
