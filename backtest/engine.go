@@ -1,0 +1,514 @@
+package backtest
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prescaler/prescaler/predictor"
+	"github.com/prescaler/prescaler/scaler"
+	"github.com/prescaler/prescaler/simulate/cluster"
+	"github.com/prescaler/prescaler/simulate/hpa"
+)
+
+// Policy names.
+const (
+	Reactive  = "reactive"
+	Prescaler = "prescaler"
+	Oracle    = "oracle"
+	Yesterday = "yesterday"
+)
+
+// Summary is one policy's outcome over the evaluation period.
+type Summary struct {
+	Minutes           int           `json:"minutes"`
+	OverloadedMinutes int           `json:"overloaded_minutes"`
+	LatePercent       float64       `json:"late_percent"`
+	P99Wait           time.Duration `json:"p99_wait_ns"`
+	GPUHours          float64       `json:"gpu_hours"`
+	ScaleEvents       int           `json:"scale_events"`
+	PendingPodMinutes float64       `json:"pending_pod_minutes"`
+}
+
+// Row is one minute of one policy, for the timeline.
+type Row struct {
+	Policy     string
+	UnixMinute int64
+	Demand     float64
+	// Forecast is the one-step mean forecast of this minute's demand made at
+	// its start (prescaler only; NaN otherwise).
+	Forecast float64
+	// Floor is the minReplicas in force; Desired the HPA's last desired
+	// count in the minute (the oracle's own count for the oracle).
+	Floor, Desired, Replicas, Ready int32
+}
+
+// PolicyResult is one simulated policy.
+type PolicyResult struct {
+	Policy            string   `json:"policy"`
+	TargetUtilization float64  `json:"target_utilization,omitempty"`
+	Summary           Summary  `json:"summary"`
+	Reasons           []Reason `json:"reasons,omitempty"`
+	Timeline          []Row    `json:"-"`
+}
+
+// Reason counts the minutes a floor decision had this reason.
+type Reason struct {
+	Reason  string `json:"reason"`
+	Minutes int    `json:"minutes"`
+}
+
+// Result holds every policy and the comparison the acceptance asks for.
+type Result struct {
+	// Policies are reactive (the HPA alone), prescaler, yesterday (a crude
+	// floor: yesterday's peak over the next start-up window) and oracle.
+	Policies []PolicyResult `json:"policies"`
+	// FrontierRuns are the reactive HPA at each FrontierUtilizations target;
+	// Frontier is their Pareto frontier.
+	FrontierRuns []PolicyResult  `json:"frontier_runs"`
+	Frontier     []FrontierPoint `json:"frontier"`
+	Comparisons  []Comparison    `json:"comparisons"`
+	EvalStart    int64           `json:"eval_start_unix_minute"`
+	EvalMinutes  int             `json:"eval_minutes"`
+	Options      map[string]any  `json:"options"`
+}
+
+// Comparison places a floor policy against the reactive frontier at equal
+// GPU-hours and against the oracle's GPU-hours.
+type Comparison struct {
+	Policy string `json:"policy"`
+	// ReactiveOverload is the frontier's overloaded minutes at the policy's
+	// GPU-hours; OK is false outside the frontier's range.
+	ReactiveOverload float64 `json:"reactive_overloaded_minutes_at_equal_gpu_hours"`
+	OK               bool    `json:"within_frontier"`
+	// OverloadRatio is the policy's overloaded minutes / ReactiveOverload.
+	OverloadRatio float64 `json:"overload_ratio"`
+	// GPUHoursVsOracle is the policy's GPU-hours / the oracle's.
+	GPUHoursVsOracle float64 `json:"gpu_hours_vs_oracle"`
+}
+
+// Run simulates every policy on the same demand and compares them.
+func Run(opts Options) (*Result, error) {
+	opts = opts.Defaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
+	warm := int(opts.Warmup / time.Minute)
+	specs := []runSpec{
+		{policy: Reactive, utilization: opts.HPATargetUtilization, timeline: opts.Timeline},
+		{policy: Prescaler, utilization: opts.HPATargetUtilization, timeline: opts.Timeline},
+		{policy: Yesterday, utilization: opts.HPATargetUtilization, timeline: opts.Timeline},
+		{policy: Oracle, timeline: opts.Timeline},
+	}
+	for _, u := range opts.FrontierUtilizations {
+		specs = append(specs, runSpec{policy: Reactive, utilization: u, frontier: true})
+	}
+	results := make([]PolicyResult, len(specs))
+	errs := make([]error, len(specs))
+	runAll(len(specs), func(i int) {
+		results[i], errs[i] = simulate(opts, specs[i])
+	})
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("backtest %s: %w", specs[i].policy, err)
+		}
+	}
+	res := &Result{EvalStart: opts.Demand.MinuteAt(warm), EvalMinutes: opts.Demand.Len() - warm, Options: describe(opts)}
+	var points []FrontierPoint
+	for i, r := range results {
+		if specs[i].frontier {
+			res.FrontierRuns = append(res.FrontierRuns, r)
+			points = append(points, FrontierPoint{Label: "u=" + strconv.FormatFloat(r.TargetUtilization, 'f', 2, 64),
+				GPUHours: r.Summary.GPUHours, OverloadedMinutes: float64(r.Summary.OverloadedMinutes)})
+		} else {
+			res.Policies = append(res.Policies, r)
+		}
+	}
+	res.Frontier = ParetoFrontier(points)
+	oracle := res.Policy(Oracle)
+	for _, name := range []string{Prescaler, Yesterday, Reactive} {
+		res.Comparisons = append(res.Comparisons, compare(*res.Policy(name), res.Frontier, oracle.Summary.GPUHours))
+	}
+	return res, nil
+}
+
+// Policy returns the named main policy.
+func (r *Result) Policy(name string) *PolicyResult {
+	for i := range r.Policies {
+		if r.Policies[i].Policy == name {
+			return &r.Policies[i]
+		}
+	}
+	return nil
+}
+
+func compare(p PolicyResult, frontier []FrontierPoint, oracleGPUHours float64) Comparison {
+	c := Comparison{Policy: p.Policy, GPUHoursVsOracle: p.Summary.GPUHours / oracleGPUHours}
+	c.ReactiveOverload, c.OK = OverloadAt(frontier, p.Summary.GPUHours)
+	if c.OK && c.ReactiveOverload > 0 {
+		c.OverloadRatio = float64(p.Summary.OverloadedMinutes) / c.ReactiveOverload
+	}
+	return c
+}
+
+// runAll runs n independent jobs on all cores; results land by index, so the
+// outcome does not depend on scheduling.
+func runAll(n int, job func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < min(n, runtime.GOMAXPROCS(0)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				job(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+func describe(o Options) map[string]any {
+	return map[string]any{
+		"replica_capacity": o.ReplicaCapacity, "startup": o.Startup.String(), "startup_jitter": o.StartupJitter.String(),
+		"gpus": o.GPUs, "gpus_per_replica": o.GPUsPerReplica, "hpa_target_utilization": o.HPATargetUtilization,
+		"queue_target": o.QueueTarget, "min_replicas": o.MinReplicas, "max_replicas": o.MaxReplicas,
+		"warmup": o.Warmup.String(), "step": o.Step.String(), "season": o.Season.String(), "season2": o.Season2.String(),
+		"refit": o.Refit.String(), "quantile": o.Quantile, "floor_utilization": o.FloorUtilization,
+		"guard": o.Guard.String(), "max_step_down_percent": o.MaxStepDownPercent, "seed": o.Seed,
+	}
+}
+
+// runSpec is one simulation to run.
+type runSpec struct {
+	policy      string
+	utilization float64
+	frontier    bool
+	timeline    bool
+}
+
+// simulate replays the evaluation period through one policy: every minute
+// the policy plans (a floor for the HPA, or the oracle's replicas), then four
+// 15-second ticks each run an HPA sync and advance the cluster.
+func simulate(opts Options, spec runSpec) (PolicyResult, error) {
+	s, err := newSimulation(opts, spec)
+	if err != nil {
+		return PolicyResult{}, err
+	}
+	for m := s.warm; m < opts.Demand.Len(); m++ {
+		if err := s.minute(m); err != nil {
+			return PolicyResult{}, fmt.Errorf("minute %d: %w", opts.Demand.MinuteAt(m), err)
+		}
+		if opts.Progress != nil {
+			opts.Progress(1)
+		}
+	}
+	return s.result(), nil
+}
+
+// simulation is the state of one policy's run.
+type simulation struct {
+	opts    Options
+	spec    runSpec
+	warm    int
+	start   time.Time
+	cluster *cluster.Cluster
+	hpa     *hpa.Controller
+	hpaSpec hpa.Spec
+	planner planner
+	desired int32
+	rows    []Row
+	reasons map[scaler.Reason]int
+}
+
+// planner is what sets one policy apart: what it writes at the start of a
+// minute, given the demand observed before it.
+type planner interface {
+	// plan returns the floor (for HPA policies) or the replicas (oracle) for
+	// minute m, and the forecast to record.
+	plan(m int, s *simulation) (count int32, behavior *scaler.Behavior, forecast float64, reason scaler.Reason)
+}
+
+func newSimulation(opts Options, spec runSpec) (*simulation, error) {
+	warm := int(opts.Warmup / time.Minute)
+	s := &simulation{opts: opts, spec: spec, warm: warm, start: time.Unix(opts.Demand.MinuteAt(warm)*60, 0).UTC(),
+		reasons: map[scaler.Reason]int{}}
+	initial := s.reactiveReplicas(opts.Demand.Values[warm], spec.utilization)
+	if spec.policy == Oracle {
+		initial = min(oracleNeed(opts, warm), s.maxSchedulable())
+	}
+	var err error
+	s.cluster, err = cluster.New(cluster.Config{
+		ReplicaCapacity: opts.ReplicaCapacity, Startup: opts.Startup, StartupJitter: opts.StartupJitter,
+		GPUs: opts.GPUs, GPUsPerReplica: opts.GPUsPerReplica, Seed: opts.Seed,
+	}, s.start, initial)
+	if err != nil {
+		return nil, err
+	}
+	s.desired = initial
+	if spec.policy != Oracle {
+		if s.hpa, err = hpa.New(hpa.DefaultConfig()); err != nil {
+			return nil, err
+		}
+		s.hpaSpec = hpa.Spec{MinReplicas: opts.MinReplicas, MaxReplicas: opts.MaxReplicas,
+			Metrics: []hpa.MetricSpec{hpa.ResourceUtilization("cpu", int32(math.Round(spec.utilization*100)))}}
+		if opts.QueueTarget > 0 {
+			s.hpaSpec.Metrics = append(s.hpaSpec.Metrics, hpa.PodsMetric(queueMetric, opts.QueueTarget))
+		}
+	}
+	switch spec.policy {
+	case Prescaler:
+		s.planner, err = newForecastPlanner(opts)
+	case Yesterday:
+		s.planner = yesterdayPlanner{}
+	case Oracle:
+		s.planner = oraclePlanner{}
+	}
+	return s, err
+}
+
+const queueMetric = "ai_request_queue_depth"
+
+// minute simulates minute m (an index into the demand series).
+func (s *simulation) minute(m int) error {
+	demand := s.opts.Demand.Values[m]
+	if math.IsNaN(demand) {
+		demand = 0
+	}
+	forecast := math.NaN()
+	if s.planner != nil {
+		count, behavior, fc, reason := s.planner.plan(m, s)
+		forecast = fc
+		if reason != "" {
+			s.reasons[reason]++
+		}
+		if s.spec.policy == Oracle {
+			s.desired = count
+		} else {
+			s.hpaSpec.MinReplicas, s.hpaSpec.Behavior = count, toHPABehavior(behavior)
+		}
+	}
+	ticks := cluster.Config{}.TicksPerMinute()
+	var last cluster.TickResult
+	for k := 0; k < ticks; k++ {
+		now := s.cluster.Now()
+		if s.hpa != nil {
+			r := s.hpa.Reconcile(now, hpa.Input{Spec: s.hpaSpec, CurrentReplicas: s.cluster.Replicas(), Samples: s.samples()})
+			s.desired = r.DesiredReplicas
+		}
+		if err := s.cluster.SetReplicas(now, s.desired); err != nil {
+			return err
+		}
+		var err error
+		if last, err = s.cluster.Advance(demand / float64(ticks)); err != nil {
+			return err
+		}
+	}
+	if s.spec.timeline && last.Minute != nil {
+		s.rows = append(s.rows, Row{Policy: s.spec.policy, UnixMinute: s.opts.Demand.MinuteAt(m), Demand: demand,
+			Forecast: forecast, Floor: s.hpaSpec.MinReplicas, Desired: s.desired,
+			Replicas: last.Minute.Replicas, Ready: int32(last.Minute.Pods.Ready)})
+	}
+	return nil
+}
+
+// samples turns the cluster's pods into what the HPA's metrics pipeline
+// would return: cpu utilization (capped at 100 % of the request, as a
+// saturated CPU reads) and the queue depth.
+func (s *simulation) samples() map[string][]hpa.PodSample {
+	pods := s.cluster.Pods()
+	cpu := make([]hpa.PodSample, len(pods))
+	queue := make([]hpa.PodSample, len(pods))
+	for i, p := range pods {
+		sample := hpa.PodSample{Name: strconv.Itoa(p.ID), Ready: p.Ready(), HasValue: p.HasSample}
+		if p.Phase == cluster.PhasePending {
+			sample.Phase = hpa.PodPending
+		}
+		// Pods there from the start are "long ago" to the controller.
+		if p.Scheduled.After(s.start) {
+			sample.StartedAt = p.Scheduled
+		}
+		if p.ReadySince.After(s.start) {
+			sample.ReadySince = p.ReadySince
+		}
+		cpu[i], queue[i] = sample, sample
+		cpu[i].Request = 1
+		cpu[i].Value = math.Min(p.Utilization, 1)
+		queue[i].Value = p.QueueDepth
+	}
+	out := map[string][]hpa.PodSample{"cpu": cpu}
+	if s.opts.QueueTarget > 0 {
+		out[queueMetric] = queue
+	}
+	return out
+}
+
+// reactiveReplicas is what the HPA would settle at for a demand: the start
+// of every HPA policy, so no policy begins with a cold start.
+func (s *simulation) reactiveReplicas(demand, utilization float64) int32 {
+	if utilization == 0 {
+		utilization = 1
+	}
+	n := int32(math.Ceil(demand / (s.opts.ReplicaCapacity * utilization)))
+	return max(s.opts.MinReplicas, min(n, s.opts.MaxReplicas, s.maxSchedulable()))
+}
+
+// maxSchedulable is how many replicas the GPUs can hold.
+func (s *simulation) maxSchedulable() int32 {
+	return int32(s.opts.GPUs / s.opts.GPUsPerReplica)
+}
+
+// capacityReplicas is how many replicas can run now: the scheduled pods plus
+// what the free GPUs hold. The target is the only GPU consumer in the
+// simulated cluster, so that is every GPU.
+func (s *simulation) capacityReplicas() int32 {
+	return s.maxSchedulable()
+}
+
+func (s *simulation) result() PolicyResult {
+	sum := s.cluster.Summary()
+	p99, _ := s.cluster.WaitQuantile(0.99)
+	r := PolicyResult{Policy: s.spec.policy, TargetUtilization: s.spec.utilization, Timeline: s.rows,
+		Summary: Summary{Minutes: sum.Minutes, OverloadedMinutes: sum.OverloadedMinutes, LatePercent: sum.LatePercent,
+			P99Wait: p99, GPUHours: sum.GPUHours, ScaleEvents: sum.ScaleEvents, PendingPodMinutes: sum.PendingPodMinutes}}
+	for _, reason := range []scaler.Reason{scaler.ReasonForecast, scaler.ReasonUserMin, scaler.ReasonMaxReplicas,
+		scaler.ReasonGPUCapacity, scaler.ReasonRampLimit, scaler.ReasonScaleDownGuard, scaler.ReasonFallback} {
+		if n := s.reasons[reason]; n > 0 {
+			r.Reasons = append(r.Reasons, Reason{Reason: string(reason), Minutes: n})
+		}
+	}
+	return r
+}
+
+// toHPABehavior converts field for field (the two packages mirror the same
+// API type).
+func toHPABehavior(b *scaler.Behavior) *hpa.Behavior {
+	if b == nil {
+		return nil
+	}
+	rules := func(r *scaler.Rules) *hpa.Rules {
+		if r == nil {
+			return nil
+		}
+		out := &hpa.Rules{StabilizationWindowSeconds: r.StabilizationWindowSeconds, SelectPolicy: hpa.SelectPolicy(r.SelectPolicy)}
+		for _, p := range r.Policies {
+			out.Policies = append(out.Policies, hpa.Policy{Type: hpa.PolicyType(p.Type), Value: p.Value, PeriodSeconds: p.PeriodSeconds})
+		}
+		return out
+	}
+	return &hpa.Behavior{ScaleUp: rules(b.ScaleUp), ScaleDown: rules(b.ScaleDown)}
+}
+
+// oracleNeed is the replicas minute m needs at full capacity.
+func oracleNeed(opts Options, m int) int32 {
+	d := opts.Demand.Values[m]
+	if math.IsNaN(d) {
+		return 0
+	}
+	return int32(math.Ceil(d/opts.ReplicaCapacity - 1e-9))
+}
+
+// oraclePlanner knows the future: it asks, S ahead, for the replicas each
+// minute needs, and gives them up as soon as they are not needed. It is the
+// lower bound of GPU-hours for zero overload (GPUs permitting).
+type oraclePlanner struct{}
+
+func (oraclePlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
+	ahead := int(math.Ceil((s.opts.Startup + s.opts.StartupJitter).Minutes()))
+	need := int32(0)
+	for i := m; i <= min(m+ahead, s.opts.Demand.Len()-1); i++ {
+		need = max(need, oracleNeed(s.opts, i))
+	}
+	return max(1, min(need, s.maxSchedulable())), nil, math.NaN(), ""
+}
+
+// yesterdayPlanner is the crude floor to beat: yesterday's peak over the
+// next start-up window, sized at the HPA's target.
+type yesterdayPlanner struct{}
+
+func (yesterdayPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
+	const day = 24 * 60
+	ahead := int(math.Ceil(s.opts.Startup.Minutes()))
+	peak := 0.0
+	for i := m - day; i <= m-day+ahead; i++ {
+		if i >= 0 && !math.IsNaN(s.opts.Demand.Values[i]) {
+			peak = math.Max(peak, s.opts.Demand.Values[i])
+		}
+	}
+	floor := int32(math.Ceil(peak / (s.opts.ReplicaCapacity * s.opts.HPATargetUtilization)))
+	return max(s.opts.MinReplicas, min(floor, s.opts.MaxReplicas, s.capacityReplicas())), nil, math.NaN(), ""
+}
+
+// forecastPlanner is prescaler: the Rolling forecaster fed only the past, and
+// scaler.Decide, exactly as the daemon runs them.
+type forecastPlanner struct {
+	roll    *predictor.Rolling
+	stepMin int
+	horizon int
+	fed     int // minutes fed to the forecaster
+	pending float64
+	floor   int32
+	userMin int32
+}
+
+func newForecastPlanner(opts Options) (*forecastPlanner, error) {
+	stepMin := int(opts.Step / time.Minute)
+	horizon := max(1, int(math.Ceil(float64(opts.Startup+opts.Guard)/float64(opts.Step))))
+	roll, err := predictor.NewRolling(predictor.RollingOptions{
+		Options: predictor.Options{Period: int(opts.Season / opts.Step), Period2: int(opts.Season2 / opts.Step),
+			Horizon: horizon, Clip: 5},
+		Window:     int(opts.Warmup / opts.Step),
+		RefitEvery: int(opts.Refit / opts.Step),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &forecastPlanner{roll: roll, stepMin: stepMin, horizon: horizon, floor: opts.MinReplicas, userMin: opts.MinReplicas}, nil
+}
+
+func (f *forecastPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
+	f.feedUntil(m, s.opts)
+	model := f.roll.Model()
+	in := scaler.Inputs{
+		StepLength: s.opts.Step, Lead: s.opts.Startup, Guard: s.opts.Guard,
+		ReplicaCapacity: s.opts.ReplicaCapacity * s.opts.FloorUtilization,
+		UserMinReplicas: f.userMin, MaxReplicas: s.opts.MaxReplicas, CurrentFloor: f.floor,
+		CurrentReplicas: s.cluster.Replicas(), CapacityReplicas: s.capacityReplicas(),
+		MaxStepDownPercent: s.opts.MaxStepDownPercent, DataOK: model != nil,
+	}
+	forecast := math.NaN()
+	if model != nil {
+		in.Forecast = make([]scaler.Step, f.horizon)
+		for h := 1; h <= f.horizon; h++ {
+			q, err := model.Quantile(h, s.opts.Quantile)
+			if err != nil {
+				in.DataOK = false
+				break
+			}
+			in.Forecast[h-1] = scaler.Step{Mean: model.Point(h), Upper: q}
+		}
+		forecast = model.Point(1) / float64(f.stepMin)
+	}
+	d := scaler.Decide(in)
+	f.floor = d.Floor
+	return d.Floor, d.Behavior, forecast, d.Reason
+}
+
+// feedUntil gives the forecaster every complete step that ends before minute m.
+func (f *forecastPlanner) feedUntil(m int, opts Options) {
+	for ; f.fed < m; f.fed++ {
+		v := opts.Demand.Values[f.fed]
+		f.pending += v
+		if (f.fed+1)%f.stepMin == 0 {
+			_, _ = f.roll.Observe(f.pending) // the trace reader already rejected bad values
+			f.pending = 0
+		}
+	}
+}

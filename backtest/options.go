@@ -1,0 +1,134 @@
+package backtest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/prescaler/prescaler/trace"
+)
+
+// Options describe one backtest: the demand, the service, the cluster, the
+// HPA and prescaler's forecaster.
+type Options struct {
+	// Demand is the per-minute request count replayed through every policy.
+	Demand trace.Series
+	// Warmup is the history the forecaster learns from before the evaluation
+	// starts; every policy is simulated and scored after it.
+	Warmup time.Duration
+
+	// ReplicaCapacity is the requests per minute one Ready replica serves at
+	// its latency target.
+	ReplicaCapacity float64
+	// Startup is the time from scheduling to Ready; StartupJitter spreads it
+	// uniformly by ± that much.
+	Startup, StartupJitter time.Duration
+	GPUs, GPUsPerReplica   int
+
+	// HPATargetUtilization is the HPA's utilization target (0.7 = 70 %).
+	HPATargetUtilization float64
+	// QueueTarget adds the ai_request_queue_depth Pods metric with this
+	// AverageValue target (0: no queue metric).
+	QueueTarget float64
+	// MinReplicas and MaxReplicas are the user's HPA bounds.
+	MinReplicas, MaxReplicas int32
+
+	// Forecaster: model step, seasons, refit period and the demand quantile
+	// the floor covers.
+	Step, Season, Season2, Refit time.Duration
+	Quantile                     float64
+	// FloorUtilization is the utilization a replica is sized for when the
+	// floor is computed (default: the HPA's target, so the floor is what the
+	// HPA would ask for at the forecast demand).
+	FloorUtilization float64
+	// Guard is the scale-down guard window, MaxStepDownPercent the largest
+	// drop of the floor per decision.
+	Guard              time.Duration
+	MaxStepDownPercent int32
+
+	// FrontierUtilizations are the targets of the reactive frontier runs.
+	FrontierUtilizations []float64
+	// Timeline keeps per-minute rows for the main policies.
+	Timeline bool
+	Seed     uint64
+	// Progress, if set, is called as simulated minutes complete (from
+	// several goroutines; it must be safe for that).
+	Progress func(minutes int)
+}
+
+// Defaults fills unset options with the values the backtest command uses.
+func (o Options) Defaults() Options {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	set(&o.Warmup, 7*24*time.Hour)
+	set(&o.Step, time.Minute)
+	set(&o.Season, 24*time.Hour)
+	set(&o.Refit, 24*time.Hour)
+	set(&o.Guard, 5*time.Minute)
+	if o.HPATargetUtilization == 0 {
+		o.HPATargetUtilization = 0.7
+	}
+	if o.FloorUtilization == 0 {
+		o.FloorUtilization = o.HPATargetUtilization
+	}
+	if o.Quantile == 0 {
+		o.Quantile = 0.9
+	}
+	if o.GPUsPerReplica == 0 {
+		o.GPUsPerReplica = 1
+	}
+	if o.MinReplicas == 0 {
+		o.MinReplicas = 1
+	}
+	if o.MaxStepDownPercent == 0 {
+		o.MaxStepDownPercent = 10
+	}
+	if o.FrontierUtilizations == nil {
+		for u := 0.40; u < 0.951; u += 0.05 {
+			o.FrontierUtilizations = append(o.FrontierUtilizations, math.Round(u*100)/100)
+		}
+	}
+	return o
+}
+
+// Validate reports every option outside its domain, naming the option.
+func (o Options) Validate() error {
+	var errs []error
+	bad := func(name string, v any, why string) { errs = append(errs, fmt.Errorf("%s %v: %s", name, v, why)) }
+	if o.Demand.StepMinutes != 1 {
+		bad("demand step", o.Demand.StepMinutes, "must be 1 minute")
+	}
+	if warm := int(o.Warmup / time.Minute); warm >= o.Demand.Len() {
+		bad("warmup", o.Warmup, fmt.Sprintf("leaves nothing of the %d-minute trace to evaluate", o.Demand.Len()))
+	}
+	if !(o.ReplicaCapacity > 0) || math.IsInf(o.ReplicaCapacity, 0) {
+		bad("replica capacity", o.ReplicaCapacity, "must be a positive number of requests per minute")
+	}
+	if o.Startup < 0 || o.StartupJitter < 0 || o.StartupJitter > o.Startup {
+		bad("startup jitter", o.StartupJitter, fmt.Sprintf("must be between 0 and the start-up time %s", o.Startup))
+	}
+	if o.GPUs < o.GPUsPerReplica || o.GPUsPerReplica < 1 {
+		bad("gpus", o.GPUs, fmt.Sprintf("must hold at least one replica of %d GPUs", o.GPUsPerReplica))
+	}
+	for _, u := range append([]float64{o.HPATargetUtilization, o.FloorUtilization}, o.FrontierUtilizations...) {
+		if !(u > 0 && u <= 1) {
+			bad("target utilization", u, "must be in (0, 1]")
+		}
+	}
+	if !(o.Quantile > 0 && o.Quantile < 1) {
+		bad("quantile", o.Quantile, "must be in (0, 1)")
+	}
+	if o.MaxReplicas < o.MinReplicas || o.MinReplicas < 1 {
+		bad("max replicas", o.MaxReplicas, fmt.Sprintf("must be at least min replicas %d (≥ 1)", o.MinReplicas))
+	}
+	if o.Step < time.Minute || o.Step%time.Minute != 0 {
+		bad("step", o.Step, "must be a whole number of minutes")
+	} else if o.Season%o.Step != 0 || o.Season2%o.Step != 0 || o.Refit < o.Step || o.Warmup < o.Step {
+		bad("season", o.Season, fmt.Sprintf("season, season2, refit and warmup must be multiples of the step %s", o.Step))
+	}
+	return errors.Join(errs...)
+}
