@@ -1,0 +1,174 @@
+package backtest
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prescaler/prescaler/trace"
+)
+
+// synthetic returns days of the built-in synthetic demand.
+func synthetic(t *testing.T, days int) trace.Series {
+	t.Helper()
+	o := trace.DefaultSynthOptions()
+	o.Days = days
+	s, err := trace.Synthesize(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func smallOptions(demand trace.Series) Options {
+	return Options{
+		Demand: demand, Warmup: 7 * 24 * time.Hour, ReplicaCapacity: 60, Startup: 3 * time.Minute,
+		GPUs: 40, MaxReplicas: 40, QueueTarget: 5, Timeline: true,
+		FrontierUtilizations: []float64{0.5, 0.7, 0.9},
+	}
+}
+
+func floorsOf(r *Result, policy string) []int32 {
+	var out []int32
+	for _, row := range r.Policy(policy).Timeline {
+		out = append(out, row.Floor)
+	}
+	return out
+}
+
+// The prescaler policy sees only the past: cutting the trace at minute T
+// leaves every floor before T unchanged.
+func TestFloorsAreCausal(t *testing.T) {
+	full := synthetic(t, 9)
+	cut := full
+	cutAt := 8*24*60 + 17*60 + 13 // an evening, mid-ramp
+	cut.Values = append([]float64(nil), full.Values[:cutAt]...)
+	// Later demand doubled: must not matter either.
+	changed := full
+	changed.Values = append([]float64(nil), full.Values...)
+	for i := cutAt; i < len(changed.Values); i++ {
+		changed.Values[i] *= 2
+	}
+	a, err := Run(smallOptions(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Run(smallOptions(cut))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Run(smallOptions(changed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa, fb, fc := floorsOf(a, Prescaler), floorsOf(b, Prescaler), floorsOf(c, Prescaler)
+	evalCut := cutAt - 7*24*60
+	if len(fb) != evalCut {
+		t.Fatalf("cut run has %d minutes, want %d", len(fb), evalCut)
+	}
+	for i := 0; i < evalCut; i++ {
+		if fa[i] != fb[i] || fa[i] != fc[i] {
+			t.Fatalf("minute %d: floors %d (full), %d (cut), %d (future doubled)", i, fa[i], fb[i], fc[i])
+		}
+	}
+}
+
+func TestPoliciesAndComparisons(t *testing.T) {
+	r, err := Run(smallOptions(synthetic(t, 9)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{Reactive, Prescaler, Yesterday, Oracle} {
+		p := r.Policy(name)
+		if p == nil {
+			t.Fatalf("no %s policy", name)
+		}
+		if p.Summary.Minutes != 2*24*60 || len(p.Timeline) != 2*24*60 {
+			t.Errorf("%s: %d minutes, %d rows; want two days", name, p.Summary.Minutes, len(p.Timeline))
+		}
+		if p.Summary.PendingPodMinutes != 0 {
+			t.Errorf("%s: %v pending pod-minutes with GPUs for every replica", name, p.Summary.PendingPodMinutes)
+		}
+	}
+	oracle := r.Policy(Oracle).Summary
+	if oracle.OverloadedMinutes != 0 {
+		t.Errorf("the oracle overloaded %d minutes", oracle.OverloadedMinutes)
+	}
+	for _, p := range r.Policies {
+		if p.Summary.GPUHours < oracle.GPUHours {
+			t.Errorf("%s used %.1f GPU-hours, below the oracle's lower bound %.1f", p.Policy, p.Summary.GPUHours, oracle.GPUHours)
+		}
+	}
+	if len(r.FrontierRuns) != 3 || len(r.Frontier) == 0 {
+		t.Errorf("%d frontier runs, %d on the frontier", len(r.FrontierRuns), len(r.Frontier))
+	}
+	reasons := r.Policy(Prescaler).Reasons
+	if len(reasons) == 0 || reasons[0].Reason != "forecast" {
+		t.Errorf("prescaler reasons %v, want forecast first", reasons)
+	}
+}
+
+// With too few GPUs the floor stops at capacity and names it; no policy
+// that respects capacity leaves pods Pending because of prescaler.
+func TestFloorStopsAtGPUCapacity(t *testing.T) {
+	o := smallOptions(synthetic(t, 8))
+	o.GPUs, o.MaxReplicas = 8, 40
+	o.FrontierUtilizations = []float64{}
+	r, err := Run(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := r.Policy(Prescaler)
+	capped := false
+	for _, reason := range p.Reasons {
+		capped = capped || reason.Reason == "gpu_capacity"
+	}
+	if !capped {
+		t.Errorf("reasons %v: the floor never met the GPU capacity", p.Reasons)
+	}
+	for _, row := range p.Timeline {
+		if row.Floor > 8 {
+			t.Fatalf("minute %d: floor %d above the 8 replicas the GPUs hold", row.UnixMinute, row.Floor)
+		}
+	}
+}
+
+func TestOptionsErrorsNameTheOption(t *testing.T) {
+	base := smallOptions(synthetic(t, 8))
+	cases := []struct {
+		name string
+		edit func(*Options)
+		want string
+	}{
+		{"capacity", func(o *Options) { o.ReplicaCapacity = -1 }, "replica capacity -1"},
+		{"warmup", func(o *Options) { o.Warmup = 30 * 24 * time.Hour }, "warmup 720h0m0s"},
+		{"gpus", func(o *Options) { o.GPUs = 0 }, "gpus 0"},
+		{"utilization", func(o *Options) { o.HPATargetUtilization = 1.5 }, "target utilization 1.5"},
+		{"quantile", func(o *Options) { o.Quantile = 1 }, "quantile 1"},
+		{"jitter", func(o *Options) { o.StartupJitter = time.Hour }, "startup jitter 1h0m0s"},
+		{"max replicas", func(o *Options) { o.MaxReplicas = 0 }, "max replicas 0"},
+		{"step", func(o *Options) { o.Step = 90 * time.Second }, "step 1m30s"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := base
+			c.edit(&o)
+			_, err := Run(o)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestMissingDemandIsNotAnError(t *testing.T) {
+	o := smallOptions(synthetic(t, 8))
+	o.FrontierUtilizations = []float64{}
+	for i := 7*24*60 + 100; i < 7*24*60+160; i++ {
+		o.Demand.Values[i] = math.NaN()
+	}
+	if _, err := Run(o); err != nil {
+		t.Fatal(err)
+	}
+}
