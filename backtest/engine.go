@@ -242,7 +242,7 @@ func newSimulation(opts Options, spec runSpec) (*simulation, error) {
 		reasons: map[scaler.Reason]int{}}
 	initial := s.reactiveReplicas(opts.Demand.Values[warm], spec.utilization)
 	if spec.policy == Oracle {
-		initial = min(oracleNeed(opts, warm), s.maxSchedulable())
+		initial, _, _, _ = oraclePlanner{}.plan(warm, s)
 	}
 	var err error
 	s.cluster, err = cluster.New(cluster.Config{
@@ -460,7 +460,7 @@ type forecastPlanner struct {
 
 func newForecastPlanner(opts Options) (*forecastPlanner, error) {
 	stepMin := int(opts.Step / time.Minute)
-	horizon := max(1, int(math.Ceil(float64(opts.Startup+opts.Guard)/float64(opts.Step))))
+	horizon := scaler.ForecastSteps(opts.Step, opts.Startup, opts.Guard)
 	roll, err := predictor.NewRolling(predictor.RollingOptions{
 		Options: predictor.Options{Period: int(opts.Season / opts.Step), Period2: int(opts.Season2 / opts.Step),
 			Horizon: horizon, Clip: 5},

@@ -187,8 +187,9 @@ func (in Inputs) validate() error {
 		return fmt.Errorf("replica capacity %v must be a positive number", in.ReplicaCapacity)
 	case in.Lead < 0 || in.Guard < 0:
 		return fmt.Errorf("lead %s and guard %s must not be negative", in.Lead, in.Guard)
-	case len(in.Forecast) < in.steps(in.Lead+in.Guard):
-		return fmt.Errorf("forecast covers %d steps, lead %s plus guard %s need %d", len(in.Forecast), in.Lead, in.Guard, in.steps(in.Lead+in.Guard))
+	case len(in.Forecast) < ForecastSteps(in.StepLength, in.Lead, in.Guard):
+		return fmt.Errorf("forecast covers %d steps, lead %s plus guard %s need %d",
+			len(in.Forecast), in.Lead, in.Guard, ForecastSteps(in.StepLength, in.Lead, in.Guard))
 	}
 	for i, s := range in.Forecast {
 		if math.IsNaN(s.Upper) || math.IsInf(s.Upper, 0) || s.Upper < 0 {
@@ -199,8 +200,16 @@ func (in Inputs) validate() error {
 }
 
 // steps is the number of forecast steps that cover d, at least one.
-func (in Inputs) steps(d time.Duration) int {
-	return max(1, int(math.Ceil(float64(d)/float64(in.StepLength))))
+func (in Inputs) steps(d time.Duration) int { return stepsCovering(d, in.StepLength) }
+
+func stepsCovering(d, step time.Duration) int {
+	return max(1, int(math.Ceil(float64(d)/float64(step))))
+}
+
+// ForecastSteps is how many forecast steps Decide reads: those covering the
+// lead time, then those covering the guard window after it.
+func ForecastSteps(step, lead, guard time.Duration) int {
+	return stepsCovering(lead, step) + stepsCovering(guard, step)
 }
 
 // peakPerMinute is the largest upper quantile over the first n steps, in

@@ -29,10 +29,23 @@ type SynthOptions struct {
 	// Noise is the relative standard deviation of per-minute noise on top of
 	// Poisson-like count noise.
 	Noise float64
+	// Surges recur every weekday at the same time: scheduled batch jobs, a
+	// business day opening, a nightly evaluation run. They rise within a few
+	// minutes — faster than GPU pods start — and are what a forecaster can
+	// see coming and a reactive autoscaler cannot.
+	Surges []Surge
+}
+
+// Surge multiplies weekday demand by Height from minute of day At for
+// Length minutes, rising and falling over Ramp minutes.
+type Surge struct {
+	At, Length, Ramp int
+	Height           float64
 }
 
 // DefaultSynthOptions is a four-week inference-like trace: a busy evening peak,
-// quiet nights, lighter weekends and a few bursts a day.
+// quiet nights, lighter weekends, a few random bursts a day, and two weekday
+// surges (09:00 and 14:30 UTC) that ramp up in two minutes.
 func DefaultSynthOptions() SynthOptions {
 	return SynthOptions{
 		Seed:           1,
@@ -45,6 +58,10 @@ func DefaultSynthOptions() SynthOptions {
 		BurstsPerDay:   3,
 		BurstHeight:    1.8,
 		Noise:          0.05,
+		Surges: []Surge{
+			{At: 9 * 60, Length: 45, Ramp: 2, Height: 2.5},
+			{At: 14*60 + 30, Length: 30, Ramp: 2, Height: 2},
+		},
 	}
 }
 
@@ -71,6 +88,16 @@ func (o SynthOptions) Validate() error {
 	case !(o.Noise >= 0) || math.IsInf(o.Noise, 0):
 		return fmt.Errorf("noise: %v must be a non-negative number", o.Noise)
 	}
+	for i, s := range o.Surges {
+		switch {
+		case s.At < 0 || s.At >= minutesPerDay:
+			return fmt.Errorf("surges[%d].at: %d must be a minute of the day (0–1439)", i, s.At)
+		case s.Length <= 0 || s.Ramp < 0 || 2*s.Ramp > s.Length:
+			return fmt.Errorf("surges[%d]: length %d and ramp %d must satisfy 0 ≤ 2·ramp ≤ length, length > 0", i, s.Length, s.Ramp)
+		case !(s.Height >= 1) || math.IsInf(s.Height, 0):
+			return fmt.Errorf("surges[%d].height: %v must be a number of at least 1", i, s.Height)
+		}
+	}
 	return nil
 }
 
@@ -90,6 +117,9 @@ func Synthesize(o SynthOptions) (Series, error) {
 			mean *= o.WeekendFactor
 		}
 		mean *= burst[t]
+		if day%7 < 5 {
+			mean *= surgeFactor(t%minutesPerDay, o.Surges)
+		}
 		// Counts: Poisson-like noise (sd = sqrt(mean)) plus relative noise.
 		sd := math.Sqrt(mean + (o.Noise*mean)*(o.Noise*mean))
 		values[t] = math.Max(0, math.Round(mean+sd*rng.NormFloat64()))
@@ -98,6 +128,24 @@ func Synthesize(o SynthOptions) (Series, error) {
 }
 
 const minutesPerDay = 24 * 60
+
+// surgeFactor is the product of the surges active at a minute of the day: a
+// trapezoid rising over Ramp minutes to Height and falling at the end.
+func surgeFactor(minuteOfDay int, surges []Surge) float64 {
+	f := 1.0
+	for _, s := range surges {
+		into := minuteOfDay - s.At
+		if into < 0 || into >= s.Length {
+			continue
+		}
+		level := 1.0
+		if s.Ramp > 0 {
+			level = math.Min(1, math.Min(float64(into+1), float64(s.Length-into))/float64(s.Ramp))
+		}
+		f *= 1 + (s.Height-1)*level
+	}
+	return f
+}
 
 // dailyShape is a smooth daily cycle with mean 1: an early-morning trough near
 // 06:00 and an evening peak near 21:00, built from two harmonics.

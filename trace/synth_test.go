@@ -89,7 +89,7 @@ func TestSynthesizeShape(t *testing.T) {
 // mean, the weekend factor, and the phase and amplitude of the daily cycle.
 func TestSynthesizeLevels(t *testing.T) {
 	o := trace.DefaultSynthOptions()
-	o.BurstsPerDay, o.TrendPerDay = 0, 0
+	o.BurstsPerDay, o.TrendPerDay, o.Surges = 0, 0, nil
 	s, err := trace.Synthesize(o)
 	if err != nil {
 		t.Fatal(err)
@@ -214,4 +214,41 @@ func meanOf(v []float64) float64 {
 		sum += x
 	}
 	return sum / float64(len(v))
+}
+
+// Weekday surges multiply demand at their minutes, ramp up within Ramp
+// minutes, and leave weekends alone.
+func TestSynthesizeSurges(t *testing.T) {
+	o := trace.DefaultSynthOptions()
+	o.BurstsPerDay, o.TrendPerDay, o.Noise = 0, 0, 0
+	plain := o
+	plain.Surges = nil
+	o.Surges = []trace.Surge{{At: 600, Length: 20, Ramp: 2, Height: 3}}
+	with, err := trace.Synthesize(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, err := trace.Synthesize(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ratio := func(day, minute int) float64 {
+		i := day*1440 + minute
+		return with.Values[i] / without.Values[i]
+	}
+	// Count noise differs between the two draws; compare on averages.
+	if r := (ratio(0, 605) + ratio(1, 605) + ratio(2, 605)) / 3; math.Abs(r-3) > 0.3 {
+		t.Errorf("mid-surge ratio %.2f, want about 3", r)
+	}
+	if r := ratio(0, 599); math.Abs(r-1) > 0.2 {
+		t.Errorf("the minute before the surge has ratio %.2f, want 1", r)
+	}
+	if r := ratio(5, 605); math.Abs(r-1) > 0.2 {
+		t.Errorf("a Saturday has ratio %.2f, want no surge", r)
+	}
+	bad := o
+	bad.Surges = []trace.Surge{{At: 1440, Length: 10, Height: 2}}
+	if _, err := trace.Synthesize(bad); err == nil || !strings.Contains(err.Error(), "surges[0].at: 1440") {
+		t.Errorf("error %v, want one naming surges[0].at", err)
+	}
 }

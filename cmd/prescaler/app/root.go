@@ -28,6 +28,7 @@ func NewRootCommand(out, errOut io.Writer) *cobra.Command {
 		newVersionCommand(),
 		newCheckConfigCommand(),
 		newForecastCommand(),
+		newBacktestCommand(),
 	)
 	return root
 }

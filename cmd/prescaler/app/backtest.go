@@ -1,0 +1,377 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/prescaler/prescaler/backtest"
+	"github.com/prescaler/prescaler/backtest/report"
+	"github.com/prescaler/prescaler/config"
+	"github.com/prescaler/prescaler/trace"
+)
+
+// syntheticBacktestDays is the length of the built-in trace the backtest
+// uses without --trace: a week of warm-up and a week of evaluation. The
+// four-week trace of `prescaler forecast` takes about 13 s to backtest on
+// two cores (16 runs of 21 days); two weeks take about 4 s.
+const syntheticBacktestDays = 14
+
+// backtestFlags are the raw flag values of `prescaler backtest`.
+type backtestFlags struct {
+	tracePath       string
+	replicaCapacity float64
+	peakReplicas    int
+	startup         string
+	startupJitter   string
+	gpus            int
+	gpusPerReplica  int
+	hpaTarget       float64
+	minReplicas     int
+	maxReplicas     int
+	step            string
+	season          string
+	season2         string
+	refit           string
+	warmup          string
+	quantile        float64
+	queueTarget     float64
+	frontier        string
+	seed            uint64
+	timelinePath    string
+	asJSON          bool
+	plotPath        string
+	plotDay         int
+}
+
+// backtestPlan is the validated run: the engine's options and what to write.
+type backtestPlan struct {
+	opts         backtest.Options
+	source       string
+	notes        []string // how derived values were derived, for stderr
+	timelinePath string
+	asJSON       bool
+	plotPath     string
+	plotDay      int
+}
+
+func newBacktestCommand() *cobra.Command {
+	f := backtestFlags{}
+	cmd := &cobra.Command{
+		Use:   "backtest",
+		Short: "Replay a trace through the HPA alone, prescaler, a naive floor and an oracle, and compare them",
+		Long: `Replay a per-minute demand trace (CSV "unix_minute,requests") through a simulated GPU
+inference Deployment under four policies: the HPA alone (reactive), the HPA with prescaler's
+forecast floor (prescaler), a floor from yesterday's demand (yesterday) and perfect foresight
+(oracle); and through the HPA alone at target utilizations 0.40 to 0.95, whose Pareto frontier
+of overloaded minutes against GPU-hours is the yardstick: any policy can buy fewer overloaded
+minutes with more GPUs, so prescaler is compared with the frontier at equal GPU-hours.
+
+The forecaster learns from the first --warmup; every policy is scored on the rest.
+Without --trace a built-in synthetic two-week trace is used (one week of warm-up).
+Without --replica-capacity, the capacity is chosen so that the trace's peak minute needs
+--peak-replicas replicas at full utilization.`,
+		Example: `  prescaler backtest
+  prescaler backtest --trace requests.csv --replica-capacity 120 --startup 180s --max-replicas 40 \
+    --season2 7d --warmup 14d --timeline timeline.csv --plot backtest.png`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			plan, err := f.plan(cmd.Flags().Changed)
+			if err != nil {
+				return err
+			}
+			return runBacktest(plan, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.tracePath, "trace", "", "per-minute trace CSV (header unix_minute,requests); empty: built-in synthetic trace")
+	fs.Float64Var(&f.replicaCapacity, "replica-capacity", 0, "requests per minute one Ready replica serves (default: derived from --peak-replicas)")
+	fs.IntVar(&f.peakReplicas, "peak-replicas", 20, "without --replica-capacity: replicas the trace's peak minute needs at full utilization")
+	fs.StringVar(&f.startup, "startup", "180s", "time from scheduling a pod to Ready (image pull, model load)")
+	fs.StringVar(&f.startupJitter, "startup-jitter", "0", "spread the start-up time uniformly by ± this much")
+	fs.IntVar(&f.gpus, "gpus", 0, "GPUs in the cluster for this Deployment (default: --max-replicas × --gpus-per-replica)")
+	fs.IntVar(&f.gpusPerReplica, "gpus-per-replica", 1, "GPUs each replica requests")
+	fs.Float64Var(&f.hpaTarget, "hpa-target-utilization", 0.7, "the HPA's CPU utilization target, in (0, 1]")
+	fs.IntVar(&f.minReplicas, "min-replicas", 1, "the user's HPA minReplicas")
+	fs.IntVar(&f.maxReplicas, "max-replicas", 0, "the user's HPA maxReplicas (default: twice the replicas the peak minute needs)")
+	fs.StringVar(&f.step, "step", "1m", "forecaster step: minutes are summed into steps of this length")
+	fs.StringVar(&f.season, "season", "1d", "forecaster season (a multiple of --step)")
+	fs.StringVar(&f.season2, "season2", "0", "optional second season, a longer multiple of --season (e.g. 7d); 0 for none")
+	fs.StringVar(&f.refit, "refit", "1d", "forecaster refit period")
+	fs.StringVar(&f.warmup, "warmup", "7d", "history the forecaster learns from before the evaluation starts")
+	fs.Float64Var(&f.quantile, "quantile", 0.9, "demand quantile prescaler's floor covers, in (0, 1)")
+	fs.Float64Var(&f.queueTarget, "queue-target", 5, "the HPA's queue-depth target per pod (0: CPU utilization only)")
+	fs.StringVar(&f.frontier, "frontier", "", "comma-separated target utilizations of the reactive frontier runs (default 0.40,0.45,…,0.95); fewer runs are faster but interpolate the frontier coarsely")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of the start-up jitter")
+	fs.StringVar(&f.timelinePath, "timeline", "", "write every policy's per-minute timeline to this CSV file")
+	fs.BoolVar(&f.asJSON, "json", false, "print the whole result as JSON instead of the tables")
+	fs.StringVar(&f.plotPath, "plot", "", "write a PNG of one day (and FILE-frontier.png beside it)")
+	fs.IntVar(&f.plotDay, "plot-day", 0, "day of the evaluation to plot, 1 for the first (default: the day with the highest demand peak)")
+	return cmd
+}
+
+// plan validates the flags, alone and against each other and the trace, and
+// derives the defaults that depend on the trace. changed reports whether a
+// flag was given, which tells an omitted derived flag from an explicit 0.
+func (f backtestFlags) plan(changed func(string) bool) (backtestPlan, error) {
+	p := backtestPlan{timelinePath: f.timelinePath, asJSON: f.asJSON, plotPath: f.plotPath, plotDay: f.plotDay}
+	o := backtest.Options{
+		HPATargetUtilization: f.hpaTarget, Quantile: f.quantile, QueueTarget: f.queueTarget,
+		GPUsPerReplica: f.gpusPerReplica, Seed: f.seed, Timeline: f.timelinePath != "" || f.plotPath != "",
+	}
+	checks := []struct {
+		bad  bool
+		flag string
+		val  any
+		why  string
+	}{
+		{!(f.hpaTarget > 0 && f.hpaTarget <= 1), "hpa-target-utilization", f.hpaTarget, "must be in (0, 1]"},
+		{!(f.quantile > 0 && f.quantile < 1), "quantile", f.quantile, "must be in (0, 1)"},
+		{!(f.queueTarget >= 0) || math.IsInf(f.queueTarget, 0), "queue-target", f.queueTarget, "must be a number ≥ 0"},
+		{f.peakReplicas < 1, "peak-replicas", f.peakReplicas, "must be at least 1"},
+		{f.gpusPerReplica < 1, "gpus-per-replica", f.gpusPerReplica, "must be at least 1"},
+		{f.minReplicas < 1 || f.minReplicas > math.MaxInt32, "min-replicas", f.minReplicas, "must be at least 1"},
+		{changed("max-replicas") && (f.maxReplicas < f.minReplicas || f.maxReplicas > math.MaxInt32), "max-replicas", f.maxReplicas,
+			fmt.Sprintf("must be at least --min-replicas %d", f.minReplicas)},
+		{changed("gpus") && f.gpus < max(1, f.gpusPerReplica), "gpus", f.gpus,
+			fmt.Sprintf("must hold at least one replica of --gpus-per-replica %d", f.gpusPerReplica)},
+		{changed("replica-capacity") && (!(f.replicaCapacity > 0) || math.IsInf(f.replicaCapacity, 0)), "replica-capacity",
+			f.replicaCapacity, "must be a positive number of requests per minute"},
+		{f.plotDay < 0, "plot-day", f.plotDay, "must be 1 or more (0: the day with the highest peak)"},
+		{changed("plot-day") && f.plotPath == "", "plot-day", f.plotDay, "needs --plot"},
+	}
+	for _, c := range checks {
+		if c.bad {
+			return p, fmt.Errorf("--%s %v: %s", c.flag, c.val, c.why)
+		}
+	}
+	if f.frontier != "" {
+		for _, field := range strings.Split(f.frontier, ",") {
+			u, err := strconv.ParseFloat(strings.TrimSpace(field), 64)
+			if err != nil || !(u > 0 && u <= 1) {
+				return p, fmt.Errorf("--frontier %s: %q is not a target utilization in (0, 1]", f.frontier, field)
+			}
+			o.FrontierUtilizations = append(o.FrontierUtilizations, u)
+		}
+	}
+	o.MinReplicas = int32(f.minReplicas)
+
+	var err error
+	durations := []struct {
+		flag, value string
+		dst         *time.Duration
+	}{
+		{"startup", f.startup, &o.Startup}, {"startup-jitter", f.startupJitter, &o.StartupJitter},
+		{"step", f.step, &o.Step}, {"season", f.season, &o.Season}, {"season2", f.season2, &o.Season2},
+		{"refit", f.refit, &o.Refit}, {"warmup", f.warmup, &o.Warmup},
+	}
+	for _, d := range durations {
+		if *d.dst, err = parseFlagDuration(d.flag, d.value); err != nil {
+			return p, err
+		}
+		if *d.dst < 0 {
+			return p, fmt.Errorf("--%s %s: must not be negative", d.flag, d.value)
+		}
+	}
+	if err := checkBacktestDurations(o, f); err != nil {
+		return p, err
+	}
+
+	if err := p.loadDemand(f.tracePath, &o); err != nil {
+		return p, err
+	}
+	if warm := int(o.Warmup / time.Minute); warm >= o.Demand.Len() {
+		return p, fmt.Errorf("--warmup %s: leaves nothing of the %s trace to evaluate", f.warmup, config.FormatDuration(time.Duration(o.Demand.Len())*time.Minute))
+	}
+	if err := p.derive(&o, f, changed); err != nil {
+		return p, err
+	}
+	if days := (o.Demand.Len() - int(o.Warmup/time.Minute) + 24*60 - 1) / (24 * 60); f.plotDay > days {
+		return p, fmt.Errorf("--plot-day %d: the evaluation has %d days", f.plotDay, days)
+	}
+	for _, path := range []struct{ flag, path string }{{"timeline", f.timelinePath}, {"plot", f.plotPath}} {
+		if path.path == "" {
+			continue
+		}
+		if st, err := os.Stat(filepath.Dir(path.path)); err != nil || !st.IsDir() {
+			return p, fmt.Errorf("--%s %s: the folder %s does not exist", path.flag, path.path, filepath.Dir(path.path))
+		}
+	}
+	// The engine checks everything again; anything left is a bug in the
+	// checks above, reported rather than hidden.
+	if err := o.Defaults().Validate(); err != nil {
+		return p, err
+	}
+	p.opts = o
+	return p, nil
+}
+
+// checkBacktestDurations relates the duration flags to each other, naming
+// the flags as the user wrote them.
+func checkBacktestDurations(o backtest.Options, f backtestFlags) error {
+	switch {
+	case o.StartupJitter > o.Startup:
+		return fmt.Errorf("--startup-jitter %s: must not exceed --startup %s", f.startupJitter, f.startup)
+	case o.Step < time.Minute || o.Step%time.Minute != 0:
+		return fmt.Errorf("--step %s: must be a whole number of minutes", f.step)
+	case o.Season <= 0 || o.Season%o.Step != 0:
+		return fmt.Errorf("--season %s: must be a positive multiple of --step %s", f.season, f.step)
+	case o.Season2 != 0 && (o.Season2%o.Season != 0 || o.Season2 <= o.Season):
+		return fmt.Errorf("--season2 %s: must be a longer multiple of --season %s", f.season2, f.season)
+	case o.Refit < o.Step:
+		return fmt.Errorf("--refit %s: must be at least --step %s", f.refit, f.step)
+	case o.Warmup < o.Step || o.Warmup%o.Step != 0:
+		return fmt.Errorf("--warmup %s: must be a positive multiple of --step %s", f.warmup, f.step)
+	}
+	return nil
+}
+
+// loadDemand reads the trace, or synthesizes the built-in one.
+func (p *backtestPlan) loadDemand(path string, o *backtest.Options) error {
+	if path == "" {
+		so := trace.DefaultSynthOptions()
+		so.Days = syntheticBacktestDays
+		s, err := trace.Synthesize(so)
+		if err != nil {
+			return err
+		}
+		o.Demand, p.source = s, fmt.Sprintf("built-in synthetic trace, %d days", so.Days)
+		return nil
+	}
+	s, err := trace.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--trace %s: %w", path, err)
+	}
+	if s.Len() == 0 {
+		return fmt.Errorf("--trace %s: the trace is empty", path)
+	}
+	o.Demand, p.source = s, fmt.Sprintf("%s, %s", path, config.FormatDuration(time.Duration(s.Len())*time.Minute))
+	return nil
+}
+
+// derive fills the replica capacity, max replicas and GPUs the user left out,
+// from the trace's peak minute, and notes how.
+func (p *backtestPlan) derive(o *backtest.Options, f backtestFlags, changed func(string) bool) error {
+	peak := 0.0
+	for _, v := range o.Demand.Values {
+		if v > peak { // NaN (a missing minute) compares false
+			peak = v
+		}
+	}
+	o.ReplicaCapacity = f.replicaCapacity
+	if !changed("replica-capacity") {
+		if peak == 0 {
+			return errors.New("--replica-capacity: the trace has no demand to derive it from; set it")
+		}
+		o.ReplicaCapacity = peak / float64(f.peakReplicas)
+		p.notes = append(p.notes, fmt.Sprintf("replica capacity %s requests/min: the peak minute (%s requests) needs --peak-replicas %d replicas",
+			fmtCapacity(o.ReplicaCapacity), fmtCapacity(peak), f.peakReplicas))
+	}
+	peakReplicas := max(1, int(math.Ceil(peak/o.ReplicaCapacity-1e-9)))
+	o.MaxReplicas = int32(f.maxReplicas)
+	if !changed("max-replicas") {
+		o.MaxReplicas = int32(max(f.minReplicas, 2*peakReplicas))
+		p.notes = append(p.notes, fmt.Sprintf("max replicas %d: twice the %d the peak minute needs", o.MaxReplicas, peakReplicas))
+	}
+	o.GPUs = f.gpus
+	if !changed("gpus") {
+		o.GPUs = int(o.MaxReplicas) * f.gpusPerReplica
+		p.notes = append(p.notes, fmt.Sprintf("gpus %d: enough for max replicas %d × %d GPU(s)", o.GPUs, o.MaxReplicas, f.gpusPerReplica))
+	}
+	return nil
+}
+
+func fmtCapacity(v float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", v), "0"), ".")
+}
+
+// frontierPNGPath is where the frontier plot goes beside the timeline plot:
+// backtest.png → backtest-frontier.png.
+func frontierPNGPath(path string) string {
+	ext := filepath.Ext(path)
+	if !strings.EqualFold(ext, ".png") {
+		return path + "-frontier.png"
+	}
+	return strings.TrimSuffix(path, ext) + "-frontier" + ext
+}
+
+// runBacktest runs the engine with a progress bar on stderr and writes the
+// reports: the tables or JSON on stdout, the timeline and plots to files.
+func runBacktest(p backtestPlan, stdout, stderr io.Writer) error {
+	fmt.Fprintf(stderr, "backtest: %s\n", p.source)
+	for _, n := range p.notes {
+		fmt.Fprintf(stderr, "  %s\n", n)
+	}
+	o := p.opts.Defaults()
+	evalMinutes := o.Demand.Len() - int(o.Warmup/time.Minute)
+	runs := 4 + len(o.FrontierUtilizations)
+	progress := report.NewProgress(stderr, evalMinutes*runs, isTerminal(stderr), time.Now)
+	o.Progress = progress.Add
+	res, err := backtest.Run(o)
+	elapsed := progress.Finish()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "simulated %d runs × %d minutes in %s\n", runs, evalMinutes, elapsed.Round(10*time.Millisecond))
+
+	if p.timelinePath != "" {
+		if err := writeFileWith(p.timelinePath, func(w io.Writer) error { return report.WriteTimeline(w, res) }); err != nil {
+			return fmt.Errorf("--timeline %s: %w", p.timelinePath, err)
+		}
+		fmt.Fprintf(stderr, "wrote %s (%d policies × %d minutes)\n", p.timelinePath, len(res.Policies), res.EvalMinutes)
+	}
+	if p.plotPath != "" {
+		var day int
+		err := writeFileWith(p.plotPath, func(w io.Writer) error {
+			var err error
+			day, err = report.WriteTimelinePNG(w, res, report.PlotOptions{ReplicaCapacity: o.ReplicaCapacity, Day: p.plotDay})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("--plot %s: %w", p.plotPath, err)
+		}
+		frontier := frontierPNGPath(p.plotPath)
+		if err := writeFileWith(frontier, func(w io.Writer) error { return report.WriteFrontierPNG(w, res) }); err != nil {
+			return fmt.Errorf("--plot %s: %w", frontier, err)
+		}
+		fmt.Fprintf(stderr, "wrote %s (day %d of %d) and %s\n", p.plotPath, day, report.EvalDays(res), frontier)
+	}
+	if p.asJSON {
+		return report.WriteJSON(stdout, res)
+	}
+	return report.WriteTable(stdout, res)
+}
+
+// writeFileWith creates path, lets write fill it, and reports the first
+// error of writing or closing.
+func writeFileWith(path string, write func(io.Writer) error) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	return write(f)
+}
+
+// isTerminal reports whether w is a character device, where a progress bar
+// that redraws itself makes sense (not a file, pipe or test buffer).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
