@@ -155,7 +155,8 @@ type Bounds struct {
 
 // ScaleDown limits how fast prescaler lowers a floor it raised.
 type ScaleDown struct {
-	// Stabilization is how long a lower floor must be wanted before it is written.
+	// Stabilization is the scale-down guard: the floor comes down only to
+	// what the forecast covers over the lead time plus this window.
 	Stabilization Duration `yaml:"stabilization"`
 	// MaxStepPercent is the largest cut of the floor per write, in percent of
 	// the current floor, in (0, 100].
