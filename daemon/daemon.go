@@ -1,0 +1,185 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prescaler/prescaler/config"
+)
+
+// Daemon runs the control loop over every configured target. Targets are
+// independent: each has its own forecaster and its own deadline, and one
+// target's failure never blocks another.
+type Daemon struct {
+	src     sources
+	metrics *Metrics
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	cfg      *config.Config
+	targets  map[string]*target
+	lastLoop atomic.Int64 // unix nanoseconds of the end of the last loop
+}
+
+// Options wires a Daemon.
+type Options struct {
+	Demand   DemandSource
+	Capacity CapacitySource
+	Startup  StartupSource
+	Scaler   Scaler
+	Metrics  *Metrics
+	Log      *slog.Logger
+}
+
+// New returns a daemon for a validated config.
+func New(cfg *config.Config, o Options) (*Daemon, error) {
+	if o.Demand == nil || o.Capacity == nil || o.Startup == nil || o.Scaler == nil || o.Metrics == nil {
+		return nil, errors.New("daemon: every source, the scaler and the metrics must be set")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	d := &Daemon{src: sources{demand: o.Demand, capacity: o.Capacity, startup: o.Startup, scale: o.Scaler},
+		metrics: o.Metrics, log: o.Log, targets: map[string]*target{}}
+	if err := d.Update(context.Background(), cfg); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Update applies a new validated config: new targets start (with a fresh
+// history read on their first loop), removed targets get their user's values
+// restored, and targets whose forecasting settings changed start over.
+func (d *Daemon) Update(ctx context.Context, cfg *config.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next := make(map[string]*target, len(cfg.Targets))
+	var errs []error
+	for _, tc := range cfg.Targets {
+		if old, ok := d.targets[tc.Name]; ok && sameModel(old.cfg, tc) {
+			old.cfg = tc
+			next[tc.Name] = old
+			continue
+		}
+		t, err := newTarget(tc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		next[tc.Name] = t
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err // keep the running config whole
+	}
+	for name, old := range d.targets {
+		if _, kept := next[name]; kept {
+			continue
+		}
+		if err := d.src.scale.Restore(ctx, &old.cfg); err != nil {
+			d.log.Error("restore failed for a target leaving the config", "target", name, "object", old.cfg.Object().String(), "err", err)
+		}
+		d.metrics.forget(name)
+	}
+	d.cfg, d.targets = cfg, next
+	return nil
+}
+
+// sameModel reports whether a target's forecaster can be kept across a
+// config change: same object, same series, same model settings.
+func sameModel(a, b config.Target) bool {
+	return a.Object() == b.Object() && a.Queries.Demand == b.Queries.Demand && a.Forecast == b.Forecast &&
+		a.LeadTime == b.LeadTime && a.ScaleDown.Stabilization == b.ScaleDown.Stabilization
+}
+
+// RunOnce runs one loop over every target at now and returns the outcomes in
+// target-name order. Each target gets the context's deadline.
+func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
+	start := time.Now()
+	d.mu.Lock()
+	targets := make([]*target, 0, len(d.targets))
+	for _, t := range d.targets {
+		targets = append(targets, t)
+	}
+	d.mu.Unlock()
+	sort.Slice(targets, func(i, j int) bool { return targets[i].cfg.Name < targets[j].cfg.Name })
+
+	outcomes := make([]Outcome, len(targets))
+	var wg sync.WaitGroup
+	limit := make(chan struct{}, maxParallelTargets)
+	for i, t := range targets {
+		wg.Add(1)
+		limit <- struct{}{}
+		go func() {
+			defer func() { <-limit; wg.Done() }()
+			outcomes[i] = t.reconcile(ctx, d.src, now)
+		}()
+	}
+	wg.Wait()
+	for _, o := range outcomes {
+		d.metrics.record(o)
+		d.logOutcome(o)
+	}
+	d.metrics.loopDuration.Observe(time.Since(start).Seconds())
+	d.lastLoop.Store(time.Now().UnixNano())
+	return outcomes
+}
+
+// maxParallelTargets bounds the targets reconciled at once, so a thousand
+// targets do not open a thousand Prometheus queries together.
+const maxParallelTargets = 16
+
+// Run loops every config interval until ctx ends; each loop gets a deadline
+// of one interval, so a stuck source cannot stall the next loop.
+func (d *Daemon) Run(ctx context.Context) error {
+	for {
+		interval := d.interval()
+		loopCtx, cancel := context.WithTimeout(ctx, interval)
+		d.RunOnce(loopCtx, time.Now())
+		cancel()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (d *Daemon) interval() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return time.Duration(d.cfg.Interval)
+}
+
+// Ready reports an error when the loop has not completed within three
+// intervals: the readiness probe fails and the pod is restarted or removed
+// from service, instead of silently holding stale floors.
+func (d *Daemon) Ready(now time.Time) error {
+	last := d.lastLoop.Load()
+	if last == 0 {
+		return errors.New("no loop completed yet")
+	}
+	if age, limit := now.Sub(time.Unix(0, last)), 3*d.interval(); age > limit {
+		return fmt.Errorf("last loop ended %s ago, more than %s", age.Round(time.Second), limit)
+	}
+	return nil
+}
+
+func (d *Daemon) logOutcome(o Outcome) {
+	attrs := []any{"target", o.Target}
+	switch {
+	case o.Skipped != "":
+		d.log.Debug("target skipped", append(attrs, "why", o.Skipped)...)
+	case len(o.Errs) > 0 || o.WriteErr != nil:
+		d.log.Warn("target loop degraded", append(attrs, "reason", string(o.Decision.Reason), "floor", o.Decision.Floor,
+			"err", errors.Join(append(o.Errs, o.WriteErr)...))...)
+	default:
+		d.log.Debug("target decided", append(attrs, "reason", string(o.Decision.Reason), "floor", o.Decision.Floor,
+			"shadow", o.Shadow, "lead", o.LeadTime, "capacity", o.Capacity)...)
+	}
+}

@@ -1,0 +1,19 @@
+// Package daemon is prescaler's control loop: every interval, for every
+// configured target, it reads the object the floor goes to, feeds the
+// forecaster the demand steps completed since the last loop, measures the
+// lead time and the schedulable capacity, asks scaler.Decide for the floor
+// and behavior, and writes them (or, in shadow mode, only exports what it
+// would write).
+//
+// Safety rules, all enforced here or in the decision core:
+//   - missing or stale demand never lowers a floor (the decision falls back to
+//     the floor in force);
+//   - capacity that cannot be read never raises a floor beyond what runs now;
+//   - a target at zero replicas (HPA disabled) is left alone;
+//   - a target that opts out, or leaves the config, gets its user's values back;
+//   - one target's error never stops another, and a loop cannot outlive its
+//     interval.
+//
+// The sources are narrow interfaces (sources.go) implemented by adapters over
+// Prometheus, the Kubernetes informers and the writer in the command's wiring.
+package daemon

@@ -1,0 +1,64 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/prescaler/prescaler/config"
+	"github.com/prescaler/prescaler/scaler"
+)
+
+// The daemon's view of the world, one narrow interface per source. Adapters
+// over Prometheus, the Kubernetes informers and the writer implement them in
+// the command's wiring; tests implement them in a few lines.
+
+// DemandSource returns a target's demand, one value per forecast step.
+type DemandSource interface {
+	// Steps returns the complete steps of the target's demand that start at
+	// or after from and end at or before to, oldest first, on the grid
+	// from + k·step. A step without data is NaN.
+	Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]float64, error)
+}
+
+// CapacitySource tells how many replicas of a target the cluster can run now.
+type CapacitySource interface {
+	// CapacityReplicas is the target's scheduled replicas plus what the free
+	// GPUs (and every other resource its pods request) can still hold.
+	CapacityReplicas(ctx context.Context, t *config.Target) (int32, error)
+}
+
+// StartupSource reports how long the target's pods take to become Ready.
+type StartupSource interface {
+	// StartupP90 is the 90th percentile of creation → Ready over recent pods;
+	// ok is false while too few pods were seen.
+	StartupP90(ctx context.Context, t *config.Target) (d time.Duration, ok bool, err error)
+}
+
+// ScaleState is what the daemon reads from the object it writes to.
+type ScaleState struct {
+	// UserMinReplicas is the user's own floor (saved before prescaler's
+	// first write, or updated when the user edited it since).
+	UserMinReplicas int32
+	MaxReplicas     int32
+	// CurrentFloor is the minReplicas in force now.
+	CurrentFloor int32
+	// CurrentReplicas is the scale target's replica count.
+	CurrentReplicas int32
+	// UserBehavior is the user's own behavior (nil: unset).
+	UserBehavior *scaler.Behavior
+	// Disabled is true when the scale target is at zero replicas (the HPA
+	// does not act then, and neither does prescaler).
+	Disabled bool
+	// OptedOut is true when the object asks prescaler to leave it alone.
+	OptedOut bool
+}
+
+// Scaler reads and writes the object a target's floor goes to.
+type Scaler interface {
+	State(ctx context.Context, t *config.Target) (ScaleState, error)
+	// Apply writes the decision (and records an Event); it makes no call
+	// when nothing would change.
+	Apply(ctx context.Context, t *config.Target, d scaler.Decision) error
+	// Restore puts the user's own values back and releases the object.
+	Restore(ctx context.Context, t *config.Target) error
+}
