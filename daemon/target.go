@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"time"
 
@@ -66,6 +67,7 @@ func newTarget(cfg config.Target) (*target, error) {
 	if cfg.LeadTime.Auto {
 		lead = defaultLeadTime
 	}
+	refitEvery := max(1, int(time.Duration(cfg.Forecast.Refit)/step))
 	roll, err := predictor.NewRolling(predictor.RollingOptions{
 		Options: predictor.Options{
 			Period:  int(time.Duration(cfg.Forecast.Season) / step),
@@ -74,12 +76,21 @@ func newTarget(cfg config.Target) (*target, error) {
 			Clip:    5,
 		},
 		Window:     int(time.Duration(cfg.Forecast.History) / step),
-		RefitEvery: max(1, int(time.Duration(cfg.Forecast.Refit)/step)),
+		RefitEvery: refitEvery,
+		FirstRefit: refitPhase(cfg.Name, refitEvery),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("target %s: forecaster: %w", cfg.Name, err)
 	}
 	return &target{cfg: cfg, roll: roll}, nil
+}
+
+// refitPhase spreads the targets' refits over the refit period by a hash of
+// their name, so a thousand targets do not all refit in the same loop.
+func refitPhase(name string, every int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return 1 + int(h.Sum32()%uint32(every))
 }
 
 // sources bundles what a reconcile reads and writes.

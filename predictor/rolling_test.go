@@ -7,6 +7,9 @@ import (
 
 func TestRollingFitsThenUpdatesThenRefits(t *testing.T) {
 	y := simulateAdditive(21, 24*30, 24, 0.2, 0.1, 0.3, 10)
+	for i, v := range y {
+		y[i] = float64(float32(v)) // Rolling keeps its history in float32
+	}
 	opts := Options{Period: 24, Horizon: 2}
 	r, err := NewRolling(RollingOptions{Options: opts, Window: 24 * 10, RefitEvery: 24})
 	if err != nil {
@@ -82,5 +85,26 @@ func TestRollingRejectsBadValuesAsMissing(t *testing.T) {
 	}
 	if _, err := NewRolling(RollingOptions{Window: 100, RefitEvery: 0}); err == nil {
 		t.Error("a zero refit period was accepted")
+	}
+}
+
+func TestRollingFirstRefitPhase(t *testing.T) {
+	y := simulateAdditive(22, 24*20, 24, 0.2, 0.1, 0, 10)
+	r, err := NewRolling(RollingOptions{Options: Options{Period: 24}, Window: 24 * 10, RefitEvery: 24, FirstRefit: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fits []int
+	for i, v := range y[:24*12] {
+		if fitted, _ := r.Observe(v); fitted {
+			fits = append(fits, i)
+		}
+	}
+	want := []int{24*10 - 1, 24*10 - 1 + 5, 24*10 - 1 + 5 + 24}
+	if len(fits) != len(want) || fits[0] != want[0] || fits[1] != want[1] || fits[2] != want[2] {
+		t.Errorf("fits at steps %v, want %v", fits, want)
+	}
+	if _, err := NewRolling(RollingOptions{Window: 100, RefitEvery: 10, FirstRefit: 11}); err == nil {
+		t.Error("a first refit beyond the refit period was accepted")
 	}
 }
