@@ -26,13 +26,13 @@ type RollingOptions struct {
 // window. It is what a long-running process holds per target. A refit that
 // fails keeps the model in hand. Not safe for concurrent use.
 type Rolling struct {
-	opts    RollingOptions
+	opts RollingOptions
 	// history is the ring of the last Window steps, kept in float32: demand
 	// needs no more than 7 significant digits, and a process with a thousand
 	// 14-day, 1-minute histories keeps 80 MB instead of 160.
 	history []float32
-	next    int       // ring position of the next step
-	seen    int       // steps observed in total
+	next    int // ring position of the next step
+	seen    int // steps observed in total
 	model   *Model
 	since   int // steps since the last fit
 	// Fits counts successful fits; FailedRefits the refits that kept the
