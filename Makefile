@@ -13,17 +13,25 @@ LDFLAGS := -s -w \
 TRACES ?= $(abspath ../shared/traces)
 export PRESCALER_TRACES := $(TRACES)
 
+# go-nvml's header marks some NVML calls deprecated; the agent does not use
+# them, and the warnings would drown real ones.
+CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
+export CGO_CFLAGS
+
 BENCH_COUNT ?= 6
 BENCH_OUT ?= bench.txt
 
-.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean
+.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean testbed
 
 all: build
 
 build: ## Build bin/prescaler
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/prescaler ./cmd/prescaler
 
-test: lint unit ## Everything CI runs
+test: lint testbed unit ## Everything CI runs
+
+testbed: ## Build the test control plane (etcd, kube-*, kwok, prometheus) into ~/.cache/prescaler, once per version set
+	$(GO) run ./test/testbed/cmd/testbed build
 
 unit: ## Unit tests (race detector on) plus real-trace tests
 	@test -d "$(TRACES)" || { echo "traces folder $(TRACES) is missing (set TRACES=...)"; exit 1; }

@@ -1,0 +1,322 @@
+package prometheus_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	promclient "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
+
+	promsrc "github.com/prescaler/prescaler/collector/prometheus"
+	"github.com/prescaler/prescaler/config"
+	"github.com/prescaler/prescaler/internal/testtraces"
+	"github.com/prescaler/prescaler/test/testbed"
+)
+
+// Two weeks of the NASA trace: the default forecast.history at the default
+// 1m step, 20,160 steps, more than the 11,000 one request may ask for.
+const (
+	traceDays  = 14
+	traceSteps = traceDays * 1440
+	// The metrics backfilled into Prometheus.
+	gaugeQuery   = `prescaler_it_demand_per_minute{trace="nasa"}`
+	counterQuery = `rate(prescaler_it_requests_total{trace="nasa"}[1m]) * 60`
+)
+
+// TestPrometheusIntegration runs the source against a real Prometheus (the
+// testbed's), backfilled with two weeks of the NASA trace's per-minute
+// counts, written twice:
+//
+//   - as a gauge with one sample per minute, the count of the minute ending
+//     at that sample, read back with the gauge itself;
+//   - as a counter scraped every 15 seconds, the requests spread evenly over
+//     each minute, read back with rate(x[1m]) * 60: the demand query
+//     documented in the package, whose value at each 1m grid point must be
+//     that minute's count.
+func TestPrometheusIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real Prometheus (test/testbed)")
+	}
+	trace := testtraces.Load(t, testtraces.NASA, 1)
+	if trace.Len() < traceSteps {
+		t.Fatalf("NASA trace has %d minutes, want at least %d", trace.Len(), traceSteps)
+	}
+	counts := trace.Values[:traceSteps]
+
+	// The trace is moved to end a day before now, on a minute boundary: the
+	// testbed's Prometheus scrapes itself, and its retention is counted back
+	// from its newest sample. Step i is the minute ending at first+i·1m.
+	first := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -traceDays-1)
+	last := first.Add((traceSteps - 1) * time.Minute)
+	at := func(i int) time.Time { return first.Add(time.Duration(i) * time.Minute) }
+
+	gauge := testbed.Series{Name: "prescaler_it_demand_per_minute", Labels: map[string]string{"trace": "nasa"}}
+	for i, v := range counts {
+		gauge.Samples = append(gauge.Samples, testbed.Sample{Time: at(i), Value: v})
+	}
+	// The counter at first+i·1m is the sum of the counts up to i; in the
+	// minute before, it rises linearly by counts[i]. It starts a minute
+	// before first so that the rate at first has its window.
+	counter := testbed.Series{Name: "prescaler_it_requests_total", Labels: map[string]string{"trace": "nasa"}}
+	total := 0.0
+	for i, v := range counts {
+		for q := 1; q <= 4; q++ {
+			counter.Samples = append(counter.Samples, testbed.Sample{
+				Time: at(i).Add(time.Duration(q-4) * 15 * time.Second), Value: total + v*float64(q)/4})
+		}
+		total += v
+	}
+	counter.Samples = append(counter.Samples, testbed.Sample{Time: first.Add(-time.Minute), Value: 0})
+
+	env := testbed.Start(t, testbed.Options{Prometheus: testbed.PrometheusOptions{History: []testbed.Series{gauge, counter}}})
+	ctx := t.Context()
+	cfg := config.Prometheus{URL: env.PrometheusURL, Timeout: config.Duration(30 * time.Second)}
+	src, err := promsrc.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("backfill returns every sample", func(t *testing.T) {
+		s, err := src.Range(ctx, gaugeQuery, first, last, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkTrace(t, s, first, counts, 0)
+	})
+
+	t.Run("rate times 60 is the count per minute", func(t *testing.T) {
+		s, err := src.Range(ctx, counterQuery, first, last, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// rate() extrapolates the 45s its four samples span to the whole
+		// minute: exact for a counter linear within the minute, up to
+		// floating point.
+		checkTrace(t, s, first, counts, 1e-9)
+	})
+
+	t.Run("chunks", func(t *testing.T) {
+		raw := rawAPI(t, env.PrometheusURL)
+		// Asked in one request, Prometheus refuses the window.
+		one := promsrc.NewSource(raw, promsrc.SourceOptions{URL: env.PrometheusURL, MaxPointsPerRequest: traceSteps})
+		if _, err := one.Range(ctx, gaugeQuery, first, last, time.Minute); err == nil || !strings.Contains(err.Error(), "11,000") {
+			t.Fatalf("one request for %d steps: err = %v, want Prometheus' 11,000 points limit", traceSteps, err)
+		}
+		for _, limit := range []int{promsrc.MaxPointsPerRequest, 997} {
+			rec := &recorder{api: raw}
+			s, err := promsrc.NewSource(rec, promsrc.SourceOptions{URL: env.PrometheusURL, MaxPointsPerRequest: limit}).
+				Range(ctx, gaugeQuery, first, last, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkTrace(t, s, first, counts, 0)
+			rec.checkTiles(t, first, last, time.Minute, limit)
+		}
+	})
+
+	t.Run("window off the grid and at a 5m step", func(t *testing.T) {
+		// From 90s after first to 10 minutes before last, at 5m: the gauge
+		// at each 5m grid point is the count of the minute ending there.
+		s, err := src.Range(ctx, gaugeQuery, first.Add(90*time.Second), last.Add(-10*time.Minute), 5*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		firstOn := first.Add(5 * time.Minute) // first is midnight: on every grid
+		if !s.Start.Equal(firstOn) || s.Len() != (traceSteps-1-10-5)/5+1 {
+			t.Fatalf("got %s, want the 5m grid from %s", s, firstOn)
+		}
+		for k, v := range s.Values {
+			if want := counts[5+5*k]; v != want {
+				t.Fatalf("step %d (%s) = %v, want %v", k, s.At(k), v, want)
+			}
+		}
+	})
+
+	t.Run("latest and staleness", func(t *testing.T) {
+		s, err := src.Latest(ctx, gaugeQuery, last, time.Minute)
+		if err != nil || !s.Time.Equal(last) || s.Value != counts[traceSteps-1] {
+			t.Fatalf("Latest at the last sample = %+v, %v; want %v at %s", s, err, counts[traceSteps-1], last)
+		}
+		// The rate has no value after the counter's last sample: Latest
+		// goes back to it.
+		s, err = src.Latest(ctx, counterQuery, last.Add(3*time.Minute), time.Minute)
+		if err != nil || !s.Time.Equal(last) {
+			t.Fatalf("Latest 3m after the end = %+v, %v; want the value at %s", s, err, last)
+		}
+		_, err = src.Latest(ctx, counterQuery, last.Add(time.Hour), time.Minute)
+		if !errors.Is(err, promsrc.ErrNoData) {
+			t.Fatalf("Latest an hour after the end: err = %v, want ErrNoData", err)
+		}
+		_, err = src.Latest(ctx, `label_replace(vector(1), "pod", "a", "", "") or label_replace(vector(2), "pod", "b", "", "")`, last, time.Minute)
+		var mse *promsrc.MultipleSeriesError
+		if !errors.As(err, &mse) || !strings.Contains(err.Error(), `{pod="a"}, {pod="b"}`) {
+			t.Fatalf("a query of two series: err = %v, want a MultipleSeriesError naming their labels", err)
+		}
+	})
+
+	t.Run("collector, then Prometheus stopped and started", func(t *testing.T) {
+		target := config.DefaultTarget()
+		target.Name, target.Namespace, target.HPA = "nasa", "default", "nasa"
+		target.Queries = config.Queries{Demand: counterQuery, QueueDepth: `vector(3)`, Latency: `prescaler_it_no_such_metric`}
+		target.Forecast.Step = config.Duration(time.Minute)
+		target.Forecast.History = config.Duration(traceDays * 24 * time.Hour)
+		reg := promclient.NewPedanticRegistry()
+		m, err := promsrc.NewMetrics(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := promsrc.NewCollector(target, src, promsrc.CollectorOptions{Metrics: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The daemon starts 30s after the last step.
+		now := last.Add(30 * time.Second)
+		u, err := c.Collect(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !u.Reset {
+			t.Error("first Collect is not a Reset")
+		}
+		checkTrace(t, u.Demand, first, counts, 1e-9)
+		if !u.QueueDepth.OK() || u.QueueDepth.Value != 3 || !u.QueueDepth.Time.Equal(now.Truncate(time.Millisecond)) {
+			t.Errorf("QueueDepth = %+v, want 3 at %s", u.QueueDepth, now)
+		}
+		if !errors.Is(u.Latency.Err, promsrc.ErrNoData) {
+			t.Errorf("Latency = %+v, want ErrNoData", u.Latency)
+		}
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP prescaler_collector_backfilled_samples_total Demand samples (steps with a value) read by history backfills, at start and after a gap longer than the history.
+# TYPE prescaler_collector_backfilled_samples_total counter
+prescaler_collector_backfilled_samples_total{target="nasa"} 20160
+`), "prescaler_collector_backfilled_samples_total"); err != nil {
+			t.Error(err)
+		}
+
+		// Prometheus goes away: the error names the server and the query,
+		// and the demand steps of the outage are not lost.
+		if err := env.StopComponent(testbed.Prometheus); err != nil {
+			t.Fatal(err)
+		}
+		u, err = c.Collect(ctx, now.Add(2*time.Minute))
+		if err == nil {
+			t.Fatal("Collect succeeded with Prometheus stopped")
+		}
+		for _, want := range []string{"target nasa", "demand: ", "queue_depth: ", env.PrometheusURL, strconv.Quote(counterQuery), "connection refused"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error with Prometheus stopped does not name %q:\n%v", want, err)
+			}
+		}
+		if u.Demand.Len() != 0 || u.QueueDepth.OK() {
+			t.Errorf("an Update with Prometheus stopped holds values: %+v", u)
+		}
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP prescaler_collector_query_errors_total Collector queries that failed: Prometheus unreachable or answering an error, several series instead of one, a malformed result. Empty results are counted in prescaler_collector_empty_results_total instead.
+# TYPE prescaler_collector_query_errors_total counter
+prescaler_collector_query_errors_total{query="demand",target="nasa"} 1
+prescaler_collector_query_errors_total{query="latency",target="nasa"} 1
+prescaler_collector_query_errors_total{query="queue_depth",target="nasa"} 1
+`), "prescaler_collector_query_errors_total"); err != nil {
+			t.Error(err)
+		}
+		_, err = src.Range(ctx, gaugeQuery, first, last, time.Minute)
+		if err == nil || !strings.Contains(err.Error(), env.PrometheusURL) || !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("Range with Prometheus stopped: err = %v, want connection refused naming %s", err, env.PrometheusURL)
+		}
+		if err := env.StartComponent(ctx, testbed.Prometheus); err != nil {
+			t.Fatal(err)
+		}
+		u, err = c.Collect(ctx, now.Add(3*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The three minutes after the trace: no counter samples, so NaN,
+		// read once and reported as no data.
+		if u.Reset || !u.Demand.Start.Equal(last.Add(time.Minute)) || u.Demand.Len() != 3 || u.Demand.Missing() != 3 ||
+			!errors.Is(u.DemandErr, promsrc.ErrNoData) {
+			t.Errorf("after the restart: %s, Reset %v, DemandErr %v; want the 3 NaN steps from %s and ErrNoData",
+				u.Demand, u.Reset, u.DemandErr, last.Add(time.Minute))
+		}
+		h := c.History()
+		if h.Len() != traceSteps || !h.End().Equal(last.Add(4*time.Minute)) {
+			t.Errorf("history %s, want %d steps up to %s", h, traceSteps, last.Add(3*time.Minute))
+		}
+	})
+}
+
+// checkTrace checks that s is the trace from first, step for step, within a
+// relative tolerance.
+func checkTrace(t *testing.T, s promsrc.Series, first time.Time, counts []float64, tol float64) {
+	t.Helper()
+	if !s.Start.Equal(first) || s.Step != time.Minute || s.Len() != len(counts) {
+		t.Fatalf("got %s, want %d steps of 1m from %s", s, len(counts), first)
+	}
+	if s.Missing() != 0 {
+		t.Errorf("%d steps missing", s.Missing())
+	}
+	bad := 0
+	for i, v := range s.Values {
+		if want := counts[i]; !(math.Abs(v-want) <= tol*math.Max(1, want)) {
+			if bad++; bad <= 5 {
+				t.Errorf("step %d (%s) = %v, want %v", i, s.At(i).Format(time.RFC3339), v, want)
+			}
+		}
+	}
+	if bad > 5 {
+		t.Errorf("%d steps differ in all", bad)
+	}
+}
+
+func rawAPI(t *testing.T, url string) v1.API {
+	t.Helper()
+	client, err := api.NewClient(api.Config{Address: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v1.NewAPI(client)
+}
+
+// recorder passes range queries through and records their windows.
+type recorder struct {
+	api    promsrc.RangeQuerier
+	mu     sync.Mutex
+	ranges []v1.Range
+}
+
+func (r *recorder) QueryRange(ctx context.Context, query string, rg v1.Range, opts ...v1.Option) (model.Value, v1.Warnings, v1.Infos, error) {
+	r.mu.Lock()
+	r.ranges = append(r.ranges, rg)
+	r.mu.Unlock()
+	return r.api.QueryRange(ctx, query, rg, opts...)
+}
+
+// checkTiles checks that the requests tile [first, last] in order, each at
+// most limit points, none overlapping or leaving a gap.
+func (r *recorder) checkTiles(t *testing.T, first, last time.Time, step time.Duration, limit int) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	steps := int(last.Sub(first)/step) + 1
+	if want := (steps + limit - 1) / limit; len(r.ranges) != want {
+		t.Errorf("%d requests of at most %d points for %d steps, want %d", len(r.ranges), limit, steps, want)
+	}
+	next := first
+	for i, rg := range r.ranges {
+		if !rg.Start.Equal(next) || rg.Step != step || int(rg.End.Sub(rg.Start)/step)+1 > limit {
+			t.Errorf("request %d: %s to %s step %s; want it to start at %s with at most %d points", i, rg.Start, rg.End, rg.Step, next, limit)
+		}
+		next = rg.End.Add(step)
+	}
+	if !next.Equal(last.Add(step)) {
+		t.Errorf("requests end at %s, want %s", next.Add(-step), last)
+	}
+}

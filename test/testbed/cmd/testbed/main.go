@@ -1,0 +1,87 @@
+// Command testbed builds and runs the prescaler test control plane.
+//
+//	go run ./test/testbed/cmd/testbed build        # build the binaries into the cache, print their folder
+//	go run ./test/testbed/cmd/testbed up [flags]   # start a testbed, print its kubeconfig, run until Ctrl-C
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prescaler/prescaler/test/testbed"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "testbed:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	usage := errors.New("usage: testbed build | testbed up [-nodes N] [-gpus G] [-hpa-sync D] [-keep]")
+	if len(args) == 0 {
+		return usage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "build":
+		fs := flag.NewFlagSet("build", flag.ContinueOnError)
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		start := time.Now()
+		info, err := testbed.Build(ctx, testbed.BuildOptions{Logf: logf})
+		if err != nil {
+			return err
+		}
+		if info.Built {
+			logf("testbed: built in %s", time.Since(start).Round(time.Second))
+		} else {
+			logf("testbed: binaries are up to date (%s)", info.Key)
+		}
+		fmt.Fprintln(stdout, info.Dir)
+		return nil
+	case "up":
+		fs := flag.NewFlagSet("up", flag.ContinueOnError)
+		nodes := fs.Int("nodes", 2, "kwok nodes to add")
+		gpus := fs.Int64("gpus", 4, "nvidia.com/gpu per node")
+		hpaSync := fs.Duration("hpa-sync", 5*time.Second, "HPA sync period")
+		keep := fs.Bool("keep", false, "keep the testbed folder after stopping")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		env, err := testbed.Launch(ctx, testbed.Options{HPASyncPeriod: *hpaSync, KeepDir: *keep, Logf: logf})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := env.Stop(); err != nil {
+				logf("testbed: stop: %v", err)
+			}
+		}()
+		for i := range *nodes {
+			name := fmt.Sprintf("gpu-node-%d", i)
+			if _, err := env.AddNode(ctx, testbed.GPUNode(name, *gpus)); err != nil {
+				return err
+			}
+			logf("testbed: node %s with %d nvidia.com/gpu is Ready", name, *gpus)
+		}
+		fmt.Fprintf(stdout, "export KUBECONFIG=%s\n", env.Kubeconfig)
+		fmt.Fprintf(stdout, "# prometheus: %s\n# logs: %s/logs\n# Ctrl-C stops everything\n", env.PrometheusURL, env.Dir)
+		<-ctx.Done()
+		logf("testbed: stopping")
+		return nil
+	default:
+		return usage
+	}
+}
