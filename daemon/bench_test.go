@@ -39,7 +39,7 @@ func BenchmarkLoop1000Targets(b *testing.B) {
 		tc.Forecast.History = config.Duration(14 * 24 * time.Hour)
 		tcs = append(tcs, tc)
 	}
-	demand := &sharedDemand{synthDemand{minutes: minutes}}
+	demand := &sharedDemand{minutes: minutes}
 	d, err := New(testConfig(tcs...), Options{Demand: demand, Capacity: fixedCapacity{n: 100}, Startup: fixedStartup{},
 		Scaler: discardScaler{}, Metrics: NewMetrics(prometheus.NewRegistry())})
 	if err != nil {
@@ -62,10 +62,10 @@ func BenchmarkLoop1000Targets(b *testing.B) {
 
 // sharedDemand serves the same series to every target (the loop reads it
 // without locking: Steps only reads).
-type sharedDemand struct{ s synthDemand }
+type sharedDemand struct{ minutes trace.Series }
 
 func (d *sharedDemand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]float64, error) {
-	s := synthDemand{minutes: d.s.minutes}
+	s := &synthDemand{minutes: d.minutes}
 	return s.Steps(ctx, t, from, to)
 }
 

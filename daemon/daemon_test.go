@@ -21,14 +21,18 @@ import (
 // the sums of their minutes.
 type synthDemand struct {
 	minutes trace.Series
+	mu      sync.Mutex
 	err     error
 	calls   []time.Time // from of every call
 }
 
 func (s *synthDemand) Steps(_ context.Context, t *config.Target, from, to time.Time) ([]float64, error) {
+	s.mu.Lock()
 	s.calls = append(s.calls, from)
-	if s.err != nil {
-		return nil, s.err
+	err := s.err
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
 	step := time.Duration(t.Forecast.Step)
 	var out []float64
