@@ -35,6 +35,9 @@ type Options struct {
 	Scaler   Scaler
 	Metrics  *Metrics
 	Log      *slog.Logger
+	// Lag delays reading a demand step until this long after it ends, so
+	// its last scrapes have reached Prometheus (about one scrape interval).
+	Lag time.Duration
 }
 
 // New returns a daemon for a validated config.
@@ -45,7 +48,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	d := &Daemon{src: sources{demand: o.Demand, capacity: o.Capacity, startup: o.Startup, scale: o.Scaler},
+	d := &Daemon{src: sources{demand: o.Demand, capacity: o.Capacity, startup: o.Startup, scale: o.Scaler, lag: o.Lag},
 		metrics: o.Metrics, log: o.Log, targets: map[string]*target{}}
 	if err := d.Update(context.Background(), cfg); err != nil {
 		return nil, err

@@ -99,6 +99,7 @@ type sources struct {
 	capacity CapacitySource
 	startup  StartupSource
 	scale    Scaler
+	lag      time.Duration
 }
 
 // reconcile runs one loop for the target at now: read the object, feed the
@@ -126,7 +127,7 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 		return out
 	}
 	t.restored = false
-	out.DataFresh = t.feed(ctx, src.demand, now, &out)
+	out.DataFresh = t.feed(ctx, src.demand, now, src.lag, &out)
 	out.LeadTime = t.leadTime(ctx, src.startup, &out)
 	out.Capacity = t.capacity(ctx, src.capacity, state, &out)
 	in := t.inputs(state, out)
@@ -148,9 +149,9 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 // feed reads the demand steps completed since the last loop (the whole
 // history on the first) and gives them to the forecaster. It reports whether
 // the data is fresh enough to lower a floor.
-func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, out *Outcome) bool {
+func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, lag time.Duration, out *Outcome) bool {
 	step := time.Duration(t.cfg.Forecast.Step)
-	to := now.Truncate(step)
+	to := now.Add(-lag).Truncate(step)
 	if t.next.IsZero() {
 		t.next = to.Add(-time.Duration(t.cfg.Forecast.History))
 	}
@@ -171,7 +172,7 @@ func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, o
 			}
 		}
 	}
-	return t.roll.Model() != nil && !t.lastValid.IsZero() && now.Sub(t.lastValid) <= staleSteps*step
+	return t.roll.Model() != nil && !t.lastValid.IsZero() && now.Sub(t.lastValid) <= staleSteps*step+lag
 }
 
 // leadTime is the configured lead time, or the measured start-up p90.

@@ -29,6 +29,7 @@ func NewRootCommand(out, errOut io.Writer) *cobra.Command {
 		newCheckConfigCommand(),
 		newForecastCommand(),
 		newBacktestCommand(),
+		newRunCommand(),
 		newAgentCommand(),
 	)
 	return root

@@ -1,0 +1,297 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/prescaler/prescaler/collector/capacity"
+	promsrc "github.com/prescaler/prescaler/collector/prometheus"
+	"github.com/prescaler/prescaler/collector/startup"
+	"github.com/prescaler/prescaler/config"
+	"github.com/prescaler/prescaler/daemon"
+	"github.com/prescaler/prescaler/daemon/adapters"
+	"github.com/prescaler/prescaler/writer"
+)
+
+type runFlags struct {
+	configPath string
+	kubeconfig string
+	logFormat  string
+	logLevel   string
+	lag        time.Duration
+	reload     time.Duration
+}
+
+func newRunCommand() *cobra.Command {
+	f := runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon: forecast each target's demand and write its HPA floor",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			log, err := newLogger(cmd.ErrOrStderr(), f.logFormat, f.logLevel)
+			if err != nil {
+				return err
+			}
+			r, err := newRunner(ctx, f, log)
+			if err != nil {
+				return err
+			}
+			return r.run(ctx)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.configPath, "config", "", "configuration file (YAML; see docs/config.md)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; empty: in-cluster configuration")
+	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&f.lag, "scrape-lag", 15*time.Second, "read a demand step this long after it ends, so its scrapes have arrived")
+	fs.DurationVar(&f.reload, "reload-interval", 5*time.Second, "how often the config file is checked for changes")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func newLogger(w interface{ Write([]byte) (int, error) }, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q must be json or text", format)
+}
+
+// runner is everything `prescaler run` wires together, built in one place.
+type runner struct {
+	flags     runFlags
+	log       *slog.Logger
+	cfg       *config.Config
+	kube      kubernetes.Interface
+	restCfg   *rest.Config
+	registry  *prometheus.Registry
+	daemon    *daemon.Daemon
+	informers informers.SharedInformerFactory
+	reloads   *prometheus.CounterVec
+	leading   func() bool
+}
+
+func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, error) {
+	cfg, err := config.Load(f.configPath)
+	if err != nil {
+		return nil, err
+	}
+	restCfg, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
+	}
+	restCfg.UserAgent = "prescaler"
+	kube, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{flags: f, log: log, cfg: cfg, kube: kube, restCfg: restCfg, registry: prometheus.NewRegistry(),
+		leading: func() bool { return true }}
+	r.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "config_reloads_total",
+		Help: "Config file reloads by result: success (applied) or failure (rejected, the last good config stays)."}, []string{"result"})
+	r.registry.MustRegister(r.reloads)
+
+	src, err := promsrc.New(cfg.Prometheus, log)
+	if err != nil {
+		return nil, err
+	}
+	r.informers = informers.NewSharedInformerFactory(kube, 10*time.Minute)
+	capColl := capacity.NewCollector(r.informers)
+	recorder, err := startup.NewRecorder(r.informers, 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	w, err := writer.NewForConfig(restCfg, eventRecorder(ctx, kube), log)
+	if err != nil {
+		return nil, err
+	}
+	targets := adapters.ScaleTargets{Kube: kube, Dynamic: dyn}
+	r.daemon, err = daemon.New(cfg, daemon.Options{
+		Demand:   adapters.Demand{Source: src},
+		Capacity: adapters.Capacity{Targets: targets, Collector: capColl},
+		Startup:  adapters.Startup{Targets: targets, Recorder: recorder, Window: 6 * time.Hour, MinSamples: 3, Now: time.Now},
+		Scaler:   adapters.Scaler{Writer: w},
+		Metrics:  daemon.NewMetrics(r.registry),
+		Log:      log,
+		Lag:      f.lag,
+	})
+	return r, err
+}
+
+// eventRecorder records Events on the objects prescaler writes to.
+func eventRecorder(ctx context.Context, kube kubernetes.Interface) record.EventRecorder {
+	b := record.NewBroadcaster(record.WithContext(ctx))
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
+	return b.NewRecorder(eventScheme(), corev1.EventSource{Component: "prescaler"})
+}
+
+// run serves the HTTP endpoints, watches the config, and runs the loop while
+// this process leads.
+func (r *runner) run(ctx context.Context) error {
+	r.informers.Start(ctx.Done())
+	for typ, ok := range r.informers.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("informer cache for %v did not sync", typ)
+		}
+	}
+	srv := r.server()
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.log.Error("http server", "err", err)
+		}
+	}()
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	go r.watchConfig(ctx)
+	if !r.cfg.LeaderElection.Enabled {
+		return r.daemon.Run(ctx)
+	}
+	return r.lead(ctx)
+}
+
+func (r *runner) server() *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(r.registry, promhttp.HandlerOpts{Registry: r.registry}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if r.leading() {
+			if err := r.daemon.Ready(time.Now()); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return &http.Server{Addr: r.cfg.Server.Address, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+}
+
+// lead runs the loop only while this process holds the Lease; a standby
+// stays ready and takes over when the leader's lease expires.
+func (r *runner) lead(ctx context.Context) error {
+	le := r.cfg.LeaderElection
+	ns := le.Namespace
+	if ns == "" {
+		ns = os.Getenv("POD_NAMESPACE")
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	id, _ := os.Hostname()
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, ns, le.LeaseName, r.kube.CoreV1(), r.kube.CoordinationV1(),
+		resourcelock.ResourceLockConfig{Identity: id + "_" + fmt.Sprint(os.Getpid())})
+	if err != nil {
+		return err
+	}
+	leading := make(chan struct{})
+	r.leading = func() bool {
+		select {
+		case <-leading:
+			return true
+		default:
+			return false
+		}
+	}
+	var loopErr error
+	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+		Lock: lock, ReleaseOnCancel: true, Name: "prescaler",
+		LeaseDuration: time.Duration(le.LeaseDuration), RenewDeadline: time.Duration(le.RenewDeadline),
+		RetryPeriod: time.Duration(le.RetryPeriod),
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				close(leading)
+				r.log.Info("leading", "lease", ns+"/"+le.LeaseName, "identity", id)
+				loopErr = r.daemon.Run(ctx)
+			},
+			OnStoppedLeading: func() { r.log.Info("stopped leading", "lease", ns+"/"+le.LeaseName) },
+		},
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	if loopErr != nil && !errors.Is(loopErr, context.Canceled) {
+		return loopErr
+	}
+	return errors.New("lost the leader lease")
+}
+
+// watchConfig reloads the config file when it changes. A valid change
+// applies on the next loop; an invalid one is logged with every problem and
+// the last good config stays. Polling the modification time (rather than
+// inotify) also sees a ConfigMap's atomic symlink swap.
+func (r *runner) watchConfig(ctx context.Context) {
+	last := modTime(r.flags.configPath)
+	tick := time.NewTicker(r.flags.reload)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		mt := modTime(r.flags.configPath)
+		if mt.Equal(last) {
+			continue
+		}
+		last = mt
+		cfg, err := config.Load(r.flags.configPath)
+		if err == nil {
+			err = r.daemon.Update(ctx, cfg)
+		}
+		if err != nil {
+			r.reloads.WithLabelValues("failure").Inc()
+			r.log.Error("config reload rejected; keeping the last good config", "file", r.flags.configPath, "err", err)
+			continue
+		}
+		r.reloads.WithLabelValues("success").Inc()
+		r.log.Info("config reloaded", "file", r.flags.configPath, "targets", len(cfg.Targets))
+	}
+}
+
+func modTime(path string) time.Time {
+	st, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}

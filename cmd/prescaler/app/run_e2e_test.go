@@ -1,0 +1,223 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/prescaler/prescaler/test/testbed"
+	"github.com/prescaler/prescaler/writer"
+)
+
+// The daemon's wiring end to end on the real control plane: Prometheus
+// backfilled with two days of demand, the seed's ai-inference Deployment and
+// inference-hpa on two kwok nodes of 4 GPUs. The forecast asks for more
+// replicas than the 8 GPUs hold, so the floor stops at capacity (reason
+// gpu_capacity, no Pending pod); opting out gives the user's values back.
+func TestRunWritesTheFloorOnARealCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	now := time.Now().Truncate(time.Minute)
+	// About 600 requests per minute around the clock with a daily wave:
+	// with 50 per replica that is ~12 replicas, more than the 8 GPUs.
+	demand := testbed.SeriesFunc("ai_requests_per_minute", map[string]string{"service": "ai-inference"},
+		now.Add(-50*time.Hour), now, time.Minute, func(at time.Time) float64 {
+			h := float64(at.Hour()) + float64(at.Minute())/60
+			return 600 + 100*sinDeg(15*h)
+		})
+	env := testbed.Start(t, testbed.Options{
+		HPASyncPeriod: time.Second,
+		Prometheus:    testbed.PrometheusOptions{History: []testbed.Series{demand}},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, n := range []string{"gpu-a", "gpu-b"} {
+		if _, err := env.AddNode(ctx, testbed.GPUNode(n, 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seedWorkload(ctx, t, env.Client)
+
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "prescaler.yaml")
+	writeFile(t, cfgPath, fmt.Sprintf(`
+interval: 2s
+prometheus: {url: %q}
+leaderElection: {enabled: false}
+server: {address: "127.0.0.1:0"}
+targets:
+  - name: ai-inference
+    namespace: default
+    hpa: inference-hpa
+    queries: {demand: 'ai_requests_per_minute{service="ai-inference"}'}
+    replicaCapacity: 50
+    leadTime: 3m
+    forecast: {step: 1m, season: 1d, history: 2d}
+`, env.PrometheusURL))
+	r, err := newRunner(ctx, runFlags{configPath: cfgPath, kubeconfig: env.Kubeconfig, lag: 0, reload: time.Second},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.informers.Start(ctx.Done())
+	r.informers.WaitForCacheSync(ctx.Done())
+
+	out := r.daemon.RunOnce(ctx, time.Now())[0]
+	if out.WriteErr != nil || len(out.Errs) > 0 {
+		t.Fatalf("loop errors: write %v, others %v", out.WriteErr, out.Errs)
+	}
+	if out.Decision.Floor != 8 || out.Decision.Reason != "gpu_capacity" || out.Capacity != 8 {
+		t.Fatalf("decision %+v capacity %d: want the floor stopped at the 8 GPUs", out.Decision, out.Capacity)
+	}
+	hpa, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "inference-hpa", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *hpa.Spec.MinReplicas != 8 || !strings.Contains(hpa.Annotations[writer.AnnotationOriginal], `"minReplicas":1`) {
+		t.Fatalf("HPA minReplicas %d, annotations %v", *hpa.Spec.MinReplicas, hpa.Annotations)
+	}
+	if v := testutil.ToFloat64(gaugeOf(t, r, "prescaler_decision_reason", "gpu_capacity")); v != 1 {
+		t.Errorf("prescaler_decision_reason{reason=gpu_capacity} = %v", v)
+	}
+	// The real HPA controller follows the floor and the real scheduler
+	// places every pod: prescaler caused no Pending pod.
+	waitFor(ctx, t, "8 replicas scheduled, none Pending", func() (bool, error) {
+		pods, err := env.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=ai-inference"})
+		if err != nil {
+			return false, err
+		}
+		scheduled, pending := 0, 0
+		for _, p := range pods.Items {
+			if p.Spec.NodeName != "" {
+				scheduled++
+			} else {
+				pending++
+			}
+		}
+		return scheduled == 8 && pending == 0, nil
+	})
+
+	// Opt out: the next loop gives the user's values back.
+	hpa, _ = env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "inference-hpa", metav1.GetOptions{})
+	hpa.Annotations[writer.AnnotationEnabled] = "false"
+	if _, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Update(ctx, hpa, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if out := r.daemon.RunOnce(ctx, time.Now())[0]; out.Skipped != "opted_out" || len(out.Errs) > 0 {
+		t.Fatalf("after opt-out: %+v", out)
+	}
+	hpa, _ = env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "inference-hpa", metav1.GetOptions{})
+	if *hpa.Spec.MinReplicas != 1 || hpa.Annotations[writer.AnnotationOriginal] != "" {
+		t.Errorf("after restore: minReplicas %d annotations %v", *hpa.Spec.MinReplicas, hpa.Annotations)
+	}
+}
+
+// seedWorkload creates the user's world: the ai-inference Deployment (one
+// GPU per pod) and inference-hpa (min 1, max 20, CPU 70 %).
+func seedWorkload(ctx context.Context, t *testing.T, kube kubernetes.Interface) {
+	t.Helper()
+	one := int32(1)
+	labels := map[string]string{"app": "ai-inference"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "ai-inference", Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "server", Image: "inference:latest",
+					Resources: corev1.ResourceRequirements{
+						Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+						Limits:   corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")},
+					},
+				}}},
+			},
+		},
+	}
+	if _, err := kube.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	seventy := int32(70)
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "inference-hpa", Namespace: "default"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "ai-inference"},
+			MinReplicas:    &one,
+			MaxReplicas:    20,
+			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType,
+				Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceCPU,
+					Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: &seventy}}}},
+		},
+	}
+	if _, err := kube.AutoscalingV2().HorizontalPodAutoscalers("default").Create(ctx, hpa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, error)) {
+	t.Helper()
+	var last error
+	for ctx.Err() == nil {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		last = err
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s (last error %v)", what, last)
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sinDeg(deg float64) float64 { return math.Sin(deg * math.Pi / 180) }
+
+// gaugeOf finds the gauge of the daemon's registry with the given name whose
+// reason label (or, without one, any label) matches.
+func gaugeOf(t *testing.T, r *runner, name, reason string) prometheus.Collector {
+	t.Helper()
+	families, err := r.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name})
+					g.Set(m.GetGauge().GetValue())
+					return g
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{reason=%q}", name, reason)
+	return nil
+}

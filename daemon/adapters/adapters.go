@@ -1,0 +1,161 @@
+// Package adapters implements the daemon's narrow source interfaces over the
+// real collectors and the writer: Prometheus for demand, the informer-based
+// capacity and start-up collectors, and the HPA/ScaledObject writer. It is
+// the only place that knows both sides; the daemon itself sees plain values.
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/prescaler/prescaler/collector/capacity"
+	promsrc "github.com/prescaler/prescaler/collector/prometheus"
+	"github.com/prescaler/prescaler/collector/startup"
+	"github.com/prescaler/prescaler/config"
+	"github.com/prescaler/prescaler/daemon"
+	"github.com/prescaler/prescaler/scaler"
+	"github.com/prescaler/prescaler/writer"
+)
+
+// Demand reads a target's demand query from Prometheus. The query gives
+// requests per minute at each evaluation instant (for example
+// sum(rate(requests_total[1m])) * 60 with the range equal to the step); a
+// step [s, s+step) is the value evaluated at its end, times the step's
+// minutes, so the forecaster sees requests per step.
+type Demand struct{ Source *promsrc.Source }
+
+// Steps implements daemon.DemandSource.
+func (d Demand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]float64, error) {
+	step := time.Duration(t.Forecast.Step)
+	series, err := d.Source.Range(ctx, t.Queries.Demand, from.Add(step), to, step)
+	if err != nil && !errors.Is(err, promsrc.ErrNoData) {
+		return nil, err
+	}
+	out := make([]float64, len(series.Values))
+	for i, v := range series.Values {
+		out[i] = v * step.Minutes()
+	}
+	return out, nil
+}
+
+// ScaleTargets finds the Deployment an HPA or a ScaledObject scales.
+type ScaleTargets struct {
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface
+}
+
+var scaledObjects = schema.GroupVersionResource{Group: "keda.sh", Version: "v1alpha1", Resource: "scaledobjects"}
+
+// Deployment returns the name of the Deployment the target's object scales.
+func (s ScaleTargets) Deployment(ctx context.Context, t *config.Target) (string, error) {
+	ref := t.Object()
+	if ref.Kind == config.KindScaledObject {
+		obj, err := s.Dynamic.Resource(scaledObjects).Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", ref, err)
+		}
+		spec, _ := obj.Object["spec"].(map[string]any)
+		target, _ := spec["scaleTargetRef"].(map[string]any)
+		if kind, _ := target["kind"].(string); kind != "" && kind != "Deployment" {
+			return "", fmt.Errorf("%s scales a %s; only Deployments are supported", ref, kind)
+		}
+		name, _ := target["name"].(string)
+		return name, nil
+	}
+	hpa, err := s.Kube.AutoscalingV2().HorizontalPodAutoscalers(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", ref, err)
+	}
+	if kind := hpa.Spec.ScaleTargetRef.Kind; kind != "Deployment" {
+		return "", fmt.Errorf("%s scales a %s; only Deployments are supported", ref, kind)
+	}
+	return hpa.Spec.ScaleTargetRef.Name, nil
+}
+
+// Capacity answers how many replicas of the target the cluster can run.
+type Capacity struct {
+	Targets   ScaleTargets
+	Collector *capacity.Collector
+}
+
+// CapacityReplicas implements daemon.CapacitySource.
+func (c Capacity) CapacityReplicas(ctx context.Context, t *config.Target) (int32, error) {
+	name, err := c.Targets.Deployment(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	target, err := c.Collector.ForDeployment(t.Namespace, name)
+	if err != nil {
+		return 0, err
+	}
+	return target.Replicas(), nil
+}
+
+// Startup measures the target's pods' start-up time.
+type Startup struct {
+	Targets  ScaleTargets
+	Recorder *startup.Recorder
+	// Window is how far back pod starts count; MinSamples how many are
+	// needed before the measurement replaces the default lead time.
+	Window     time.Duration
+	MinSamples int
+	Now        func() time.Time
+}
+
+// StartupP90 implements daemon.StartupSource.
+func (s Startup) StartupP90(ctx context.Context, t *config.Target) (time.Duration, bool, error) {
+	name, err := s.Targets.Deployment(ctx, t)
+	if err != nil {
+		return 0, false, err
+	}
+	est, err := s.Recorder.ForDeployment(t.Namespace, name, s.Window, s.Now())
+	if errors.Is(err, startup.ErrNoSamples) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return est.P90, est.Samples >= s.MinSamples, nil
+}
+
+// Scaler reads and writes through the writer.
+type Scaler struct{ Writer *writer.Writer }
+
+// State implements daemon.Scaler.
+func (s Scaler) State(ctx context.Context, t *config.Target) (daemon.ScaleState, error) {
+	st, err := s.Writer.Observe(ctx, t.Object())
+	if err != nil {
+		return daemon.ScaleState{}, err
+	}
+	return daemon.ScaleState{
+		UserMinReplicas: st.UserMinReplicas,
+		MaxReplicas:     st.MaxReplicas,
+		CurrentFloor:    st.MinReplicas,
+		CurrentReplicas: st.CurrentReplicas,
+		UserBehavior:    st.UserBehavior,
+		Disabled:        st.Disabled,
+		OptedOut:        st.OptedOut,
+	}, nil
+}
+
+// Apply implements daemon.Scaler.
+func (s Scaler) Apply(ctx context.Context, t *config.Target, d scaler.Decision) error {
+	_, err := s.Writer.Apply(ctx, t.Object(), d)
+	return err
+}
+
+// Restore implements daemon.Scaler.
+func (s Scaler) Restore(ctx context.Context, t *config.Target) error {
+	_, err := s.Writer.Restore(ctx, t.Object())
+	if errors.Is(err, writer.ErrNotFound) {
+		return nil // nothing left to give back
+	}
+	return err
+}
