@@ -30,6 +30,7 @@ func NewRootCommand(out, errOut io.Writer) *cobra.Command {
 		newForecastCommand(),
 		newBacktestCommand(),
 		newRunCommand(),
+		newRestoreCommand(),
 		newAgentCommand(),
 	)
 	return root

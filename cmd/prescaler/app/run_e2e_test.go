@@ -221,3 +221,70 @@ func gaugeOf(t *testing.T, r *runner, name, reason string) prometheus.Collector 
 	t.Fatalf("no %s{reason=%q}", name, reason)
 	return nil
 }
+
+// `prescaler restore` gives the HPA its user's values back after the daemon
+// raised its floor, from the config's targets or with --all.
+func TestRestoreCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	now := time.Now().Truncate(time.Minute)
+	demand := testbed.SeriesFunc("ai_requests_per_minute", map[string]string{"service": "ai-inference"},
+		now.Add(-50*time.Hour), now, time.Minute, func(time.Time) float64 { return 300 })
+	env := testbed.Start(t, testbed.Options{Prometheus: testbed.PrometheusOptions{History: []testbed.Series{demand}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := env.AddNode(ctx, testbed.GPUNode("gpu-a", 8)); err != nil {
+		t.Fatal(err)
+	}
+	seedWorkload(ctx, t, env.Client)
+	cfgPath := filepath.Join(t.TempDir(), "prescaler.yaml")
+	writeFile(t, cfgPath, fmt.Sprintf(`
+prometheus: {url: %q}
+leaderElection: {enabled: false}
+targets:
+  - {name: ai-inference, namespace: default, hpa: inference-hpa, replicaCapacity: 50, leadTime: 3m,
+     queries: {demand: 'ai_requests_per_minute{service="ai-inference"}'}, forecast: {step: 1m, season: 1d, history: 2d}}
+`, env.PrometheusURL))
+	r, err := newRunner(ctx, runFlags{configPath: cfgPath, kubeconfig: env.Kubeconfig}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.informers.Start(ctx.Done())
+	r.informers.WaitForCacheSync(ctx.Done())
+	minReplicas := func() int32 {
+		hpa, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "inference-hpa", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *hpa.Spec.MinReplicas
+	}
+	for _, args := range [][]string{{"--config", cfgPath}, {"--all"}} {
+		r.daemon.RunOnce(ctx, time.Now())
+		if got := minReplicas(); got != 6 { // 300 req/min at 50 per replica
+			t.Fatalf("floor %d before restore, want 6", got)
+		}
+		stdout, err := execute(append([]string{"restore", "--kubeconfig", env.Kubeconfig}, args...)...)
+		if err != nil {
+			t.Fatalf("restore %v: %v", args, err)
+		}
+		if !strings.Contains(stdout, "HorizontalPodAutoscaler default/inference-hpa: restored") {
+			t.Errorf("restore %v printed %q", args, stdout)
+		}
+		if got := minReplicas(); got != 1 {
+			t.Errorf("restore %v: minReplicas %d, want the user's 1", args, got)
+		}
+	}
+	if _, err := execute("restore"); err == nil {
+		t.Error("restore without --config or --all was accepted")
+	}
+}
+
+// execute runs the command line and returns its standard output.
+func execute(args ...string) (string, error) {
+	var out, errOut strings.Builder
+	root := NewRootCommand(&out, &errOut)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
