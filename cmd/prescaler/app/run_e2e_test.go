@@ -288,3 +288,80 @@ func execute(args ...string) (string, error) {
 	err := root.Execute()
 	return out.String(), err
 }
+
+// Prometheus killed mid-run: no floor is lowered, the error is counted, and
+// the next loop after its restart is fresh again.
+func TestPrometheusOutageKeepsTheFloor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	now := time.Now().Truncate(time.Minute)
+	demand := testbed.SeriesFunc("ai_requests_per_minute", map[string]string{"service": "ai-inference"},
+		now.Add(-50*time.Hour), now, time.Minute, func(time.Time) float64 { return 300 })
+	env := testbed.Start(t, testbed.Options{Prometheus: testbed.PrometheusOptions{History: []testbed.Series{demand}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := env.AddNode(ctx, testbed.GPUNode("gpu-a", 8)); err != nil {
+		t.Fatal(err)
+	}
+	seedWorkload(ctx, t, env.Client)
+	cfgPath := filepath.Join(t.TempDir(), "prescaler.yaml")
+	writeFile(t, cfgPath, fmt.Sprintf(`
+prometheus: {url: %q, timeout: 2s}
+leaderElection: {enabled: false}
+targets:
+  - {name: ai-inference, namespace: default, hpa: inference-hpa, replicaCapacity: 50, leadTime: 3m,
+     queries: {demand: 'ai_requests_per_minute{service="ai-inference"}'}, forecast: {step: 1m, season: 1d, history: 2d}}
+`, env.PrometheusURL))
+	r, err := newRunner(ctx, runFlags{configPath: cfgPath, kubeconfig: env.Kubeconfig}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.informers.Start(ctx.Done())
+	r.informers.WaitForCacheSync(ctx.Done())
+	if out := r.daemon.RunOnce(ctx, time.Now())[0]; out.Decision.Floor != 6 || !out.DataFresh {
+		t.Fatalf("first loop: %+v", out)
+	}
+	// Five minutes later with Prometheus down there is no fresh demand:
+	// prescaler keeps the floor in force and lowers nothing.
+	if err := env.StopComponent(testbed.Prometheus); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(5 * time.Minute)
+	out := r.daemon.RunOnce(ctx, later)[0]
+	if out.DataFresh || out.Decision.Reason != "fallback" || out.Decision.Floor != 6 {
+		t.Fatalf("with Prometheus down: fresh %v decision %+v errs %v", out.DataFresh, out.Decision, out.Errs)
+	}
+	if len(out.Errs) == 0 || !strings.Contains(out.Errs[0].Error(), env.PrometheusURL) {
+		t.Errorf("errors %v do not name the Prometheus URL", out.Errs)
+	}
+	if v := testutil.ToFloat64(counterOf(t, r, "prescaler_target_errors_total")); v < 1 {
+		t.Errorf("prescaler_target_errors_total = %v", v)
+	}
+	if err := env.StartComponent(ctx, testbed.Prometheus); err != nil {
+		t.Fatal(err)
+	}
+	if out := r.daemon.RunOnce(ctx, time.Now())[0]; !out.DataFresh || out.Decision.Reason == "fallback" {
+		t.Errorf("after the restart: fresh %v decision %+v errs %v", out.DataFresh, out.Decision, out.Errs)
+	}
+}
+
+// counterOf sums a counter family of the daemon's registry.
+func counterOf(t *testing.T, r *runner, name string) prometheus.Collector {
+	t.Helper()
+	families, err := r.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() == name {
+			for _, m := range f.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	c := prometheus.NewGauge(prometheus.GaugeOpts{Name: name})
+	c.Set(total)
+	return c
+}
