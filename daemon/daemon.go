@@ -21,6 +21,10 @@ type Daemon struct {
 	metrics *Metrics
 	log     *slog.Logger
 
+	// loop is held by a whole RunOnce and by Update, so a config change
+	// never alters a target while it is being reconciled; it applies on
+	// the next loop.
+	loop     sync.Mutex
 	mu       sync.Mutex
 	cfg      *config.Config
 	targets  map[string]*target
@@ -60,6 +64,8 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 // history read on their first loop), removed targets get their user's values
 // restored, and targets whose forecasting settings changed start over.
 func (d *Daemon) Update(ctx context.Context, cfg *config.Config) error {
+	d.loop.Lock()
+	defer d.loop.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	next := make(map[string]*target, len(cfg.Targets))
@@ -103,6 +109,8 @@ func sameModel(a, b config.Target) bool {
 // RunOnce runs one loop over every target at now and returns the outcomes in
 // target-name order. Each target gets the context's deadline.
 func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
+	d.loop.Lock()
+	defer d.loop.Unlock()
 	start := time.Now()
 	d.mu.Lock()
 	targets := make([]*target, 0, len(d.targets))

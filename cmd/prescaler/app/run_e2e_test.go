@@ -344,6 +344,30 @@ targets:
 	if out := r.daemon.RunOnce(ctx, time.Now())[0]; !out.DataFresh || out.Decision.Reason == "fallback" {
 		t.Errorf("after the restart: fresh %v decision %+v errs %v", out.DataFresh, out.Decision, out.Errs)
 	}
+
+	// Config reload: an invalid file is rejected and the last good config
+	// stays; a valid change (shadow mode) applies on the next loop.
+	r.flags.reload = 50 * time.Millisecond
+	go r.watchConfig(ctx)
+	good, _ := os.ReadFile(cfgPath)
+	reloads := func(result string) float64 { return testutil.ToFloat64(r.reloads.WithLabelValues(result)) }
+	bump := func(text string) { // a later modification time than the last write
+		writeFile(t, cfgPath, text)
+		at := time.Now().Add(time.Duration(reloads("success")+reloads("failure")+1) * time.Second)
+		if err := os.Chtimes(cfgPath, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bump(strings.Replace(string(good), "replicaCapacity: 50", "replicaCapacity: -5", 1))
+	waitFor(ctx, t, "the invalid config to be rejected", func() (bool, error) { return reloads("failure") == 1, nil })
+	if out := r.daemon.RunOnce(ctx, time.Now())[0]; out.Shadow || out.Decision.Floor != 6 {
+		t.Errorf("after an invalid reload: %+v, want the last good config (active, floor 6)", out)
+	}
+	bump(strings.Replace(string(good), "name: ai-inference,", "name: ai-inference, mode: shadow,", 1))
+	waitFor(ctx, t, "the valid config to be applied", func() (bool, error) { return reloads("success") == 1, nil })
+	if out := r.daemon.RunOnce(ctx, time.Now())[0]; !out.Shadow {
+		t.Errorf("after a valid reload to shadow mode: %+v", out)
+	}
 }
 
 // counterOf sums a counter family of the daemon's registry.
