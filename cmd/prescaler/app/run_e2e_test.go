@@ -228,30 +228,7 @@ func TestRestoreCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane")
 	}
-	now := time.Now().Truncate(time.Minute)
-	demand := testbed.SeriesFunc("ai_requests_per_minute", map[string]string{"service": "ai-inference"},
-		now.Add(-50*time.Hour), now, time.Minute, func(time.Time) float64 { return 300 })
-	env := testbed.Start(t, testbed.Options{Prometheus: testbed.PrometheusOptions{History: []testbed.Series{demand}}})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if _, err := env.AddNode(ctx, testbed.GPUNode("gpu-a", 8)); err != nil {
-		t.Fatal(err)
-	}
-	seedWorkload(ctx, t, env.Client)
-	cfgPath := filepath.Join(t.TempDir(), "prescaler.yaml")
-	writeFile(t, cfgPath, fmt.Sprintf(`
-prometheus: {url: %q}
-leaderElection: {enabled: false}
-targets:
-  - {name: ai-inference, namespace: default, hpa: inference-hpa, replicaCapacity: 50, leadTime: 3m,
-     queries: {demand: 'ai_requests_per_minute{service="ai-inference"}'}, forecast: {step: 1m, season: 1d, history: 2d}}
-`, env.PrometheusURL))
-	r, err := newRunner(ctx, runFlags{configPath: cfgPath, kubeconfig: env.Kubeconfig}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.informers.Start(ctx.Done())
-	r.informers.WaitForCacheSync(ctx.Done())
+	env, r, cfgPath, ctx := startSteadyRun(t)
 	minReplicas := func() int32 {
 		hpa, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "inference-hpa", metav1.GetOptions{})
 		if err != nil {
@@ -295,30 +272,7 @@ func TestPrometheusOutageKeepsTheFloor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane")
 	}
-	now := time.Now().Truncate(time.Minute)
-	demand := testbed.SeriesFunc("ai_requests_per_minute", map[string]string{"service": "ai-inference"},
-		now.Add(-50*time.Hour), now, time.Minute, func(time.Time) float64 { return 300 })
-	env := testbed.Start(t, testbed.Options{Prometheus: testbed.PrometheusOptions{History: []testbed.Series{demand}}})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if _, err := env.AddNode(ctx, testbed.GPUNode("gpu-a", 8)); err != nil {
-		t.Fatal(err)
-	}
-	seedWorkload(ctx, t, env.Client)
-	cfgPath := filepath.Join(t.TempDir(), "prescaler.yaml")
-	writeFile(t, cfgPath, fmt.Sprintf(`
-prometheus: {url: %q, timeout: 2s}
-leaderElection: {enabled: false}
-targets:
-  - {name: ai-inference, namespace: default, hpa: inference-hpa, replicaCapacity: 50, leadTime: 3m,
-     queries: {demand: 'ai_requests_per_minute{service="ai-inference"}'}, forecast: {step: 1m, season: 1d, history: 2d}}
-`, env.PrometheusURL))
-	r, err := newRunner(ctx, runFlags{configPath: cfgPath, kubeconfig: env.Kubeconfig}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.informers.Start(ctx.Done())
-	r.informers.WaitForCacheSync(ctx.Done())
+	env, r, cfgPath, ctx := startSteadyRun(t)
 	if out := r.daemon.RunOnce(ctx, time.Now())[0]; out.Decision.Floor != 6 || !out.DataFresh {
 		t.Fatalf("first loop: %+v", out)
 	}
@@ -388,4 +342,36 @@ func counterOf(t *testing.T, r *runner, name string) prometheus.Collector {
 	c := prometheus.NewGauge(prometheus.GaugeOpts{Name: name})
 	c.Set(total)
 	return c
+}
+
+// startSteadyRun starts the control plane with two days of a steady 300
+// requests per minute in Prometheus, one 8-GPU node, the seed's workload and
+// a runner (not yet looping) whose target needs 6 replicas at 50 each.
+func startSteadyRun(t *testing.T) (*testbed.Env, *runner, string, context.Context) {
+	t.Helper()
+	now := time.Now().Truncate(time.Minute)
+	demand := testbed.SeriesFunc("ai_requests_per_minute", map[string]string{"service": "ai-inference"},
+		now.Add(-50*time.Hour), now, time.Minute, func(time.Time) float64 { return 300 })
+	env := testbed.Start(t, testbed.Options{Prometheus: testbed.PrometheusOptions{History: []testbed.Series{demand}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	if _, err := env.AddNode(ctx, testbed.GPUNode("gpu-a", 8)); err != nil {
+		t.Fatal(err)
+	}
+	seedWorkload(ctx, t, env.Client)
+	cfgPath := filepath.Join(t.TempDir(), "prescaler.yaml")
+	writeFile(t, cfgPath, fmt.Sprintf(`
+prometheus: {url: %q, timeout: 2s}
+leaderElection: {enabled: false}
+targets:
+  - {name: ai-inference, namespace: default, hpa: inference-hpa, replicaCapacity: 50, leadTime: 3m,
+     queries: {demand: 'ai_requests_per_minute{service="ai-inference"}'}, forecast: {step: 1m, season: 1d, history: 2d}}
+`, env.PrometheusURL))
+	r, err := newRunner(ctx, runFlags{configPath: cfgPath, kubeconfig: env.Kubeconfig}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.informers.Start(ctx.Done())
+	r.informers.WaitForCacheSync(ctx.Done())
+	return env, r, cfgPath, ctx
 }
