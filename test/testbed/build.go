@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -181,7 +182,7 @@ func Build(ctx context.Context, opts BuildOptions) (BuildInfo, error) {
 		return BuildInfo{}, err
 	}
 	defer os.RemoveAll(tmp)
-	logf("testbed: building binaries into %s (a cold build takes 15-25 minutes on 2 cores; set %s to use prebuilt ones)", info.Dir, BinEnv)
+	logf("testbed: building binaries into %s (a cold build takes 20-25 minutes on 2 cores; set %s to use prebuilt ones)", info.Dir, BinEnv)
 	start := time.Now()
 	for _, m := range toolModules {
 		if err := buildModule(ctx, filepath.Join(toolsDir, m.dir), m, info.Versions[m.module], tmp, logf); err != nil {
@@ -323,6 +324,8 @@ func buildModule(ctx context.Context, dir string, m toolModule, version, out str
 			single = append(single, [2]string{name, pkg})
 		}
 	}
+	slices.Sort(names)
+	slices.Sort(group)
 	start := time.Now()
 	logf("testbed: building %s %s (%s)", m.module, version, strings.Join(names, ", "))
 	runOnce := func(args ...string) error {

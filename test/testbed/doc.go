@@ -21,8 +21,8 @@
 // builds afresh. A file lock serialises concurrent builders (parallel test
 // packages). `make testbed` (part of `make test`) or
 // `go run ./test/testbed/cmd/testbed build` prebuilds; Start builds whatever
-// is missing, but a cold build (15-25 minutes on 2 cores, about two thirds of
-// it kube-apiserver, kube-controller-manager and kube-scheduler) would outlast
+// is missing, but a cold build (20-25 minutes on 2 cores, about half of it
+// kube-apiserver, kube-controller-manager and kube-scheduler) would outlast
 // go test's default 10-minute timeout, so Start fails fast with that advice
 // when the test deadline is too close. PRESCALER_TESTBED_BIN=/dir uses a
 // folder of prebuilt binaries (the layout Build writes, with kwok-stages/)

@@ -225,7 +225,7 @@ func Start(t testing.TB, opts Options) *Env {
 	if opts.BinDir == "" && !binariesPresent(t.Context(), BuildOptions{}) {
 		if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
 			if dl, ok := d.Deadline(); ok && time.Until(dl) < 30*time.Minute {
-				t.Fatalf("testbed: the binaries are not built and a cold build (15-25 min on 2 cores) "+
+				t.Fatalf("testbed: the binaries are not built and a cold build (20-25 min on 2 cores) "+
 					"would outlast this test's deadline (%s left): run `make testbed` (or "+
 					"`go run ./test/testbed/cmd/testbed build`) first, or raise go test -timeout",
 					time.Until(dl).Round(time.Second))
