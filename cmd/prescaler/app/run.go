@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -101,8 +103,12 @@ type runner struct {
 	daemon    *daemon.Daemon
 	informers informers.SharedInformerFactory
 	reloads   *prometheus.CounterVec
-	leading   func() bool
+	// leader is true while this process runs the loop: always without
+	// leader election, while holding the Lease with it.
+	leader atomic.Bool
 }
+
+func (r *runner) leading() bool { return r.leader.Load() }
 
 func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, error) {
 	cfg, err := config.Load(f.configPath)
@@ -122,8 +128,8 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{flags: f, log: log, cfg: cfg, kube: kube, restCfg: restCfg, registry: prometheus.NewRegistry(),
-		leading: func() bool { return true }}
+	r := &runner{flags: f, log: log, cfg: cfg, kube: kube, restCfg: restCfg, registry: prometheus.NewRegistry()}
+	r.leader.Store(!cfg.LeaderElection.Enabled)
 	r.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "config_reloads_total",
 		Help: "Config file reloads by result: success (applied) or failure (rejected, the last good config stays)."}, []string{"result"})
@@ -217,20 +223,14 @@ func (r *runner) lead(ctx context.Context) error {
 	if ns == "" {
 		ns = "default"
 	}
-	id, _ := os.Hostname()
+	// The identity is unique per process start, not just per pod, so a
+	// restarted container never mistakes its predecessor's lease for its own.
+	host, _ := os.Hostname()
+	id := host + "_" + string(uuid.NewUUID())
 	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, ns, le.LeaseName, r.kube.CoreV1(), r.kube.CoordinationV1(),
-		resourcelock.ResourceLockConfig{Identity: id + "_" + fmt.Sprint(os.Getpid())})
+		resourcelock.ResourceLockConfig{Identity: id})
 	if err != nil {
 		return err
-	}
-	leading := make(chan struct{})
-	r.leading = func() bool {
-		select {
-		case <-leading:
-			return true
-		default:
-			return false
-		}
 	}
 	var loopErr error
 	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
@@ -239,11 +239,14 @@ func (r *runner) lead(ctx context.Context) error {
 		RetryPeriod: time.Duration(le.RetryPeriod),
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
-				close(leading)
+				r.leader.Store(true)
 				r.log.Info("leading", "lease", ns+"/"+le.LeaseName, "identity", id)
 				loopErr = r.daemon.Run(ctx)
 			},
-			OnStoppedLeading: func() { r.log.Info("stopped leading", "lease", ns+"/"+le.LeaseName) },
+			OnStoppedLeading: func() {
+				r.leader.Store(false)
+				r.log.Info("stopped leading", "lease", ns+"/"+le.LeaseName)
+			},
 		},
 	})
 	if ctx.Err() != nil {

@@ -375,3 +375,67 @@ targets:
 	r.informers.WaitForCacheSync(ctx.Done())
 	return env, r, cfgPath, ctx
 }
+
+// Two prescaler processes share a Lease: one writes; when it stops, the
+// other takes over within the lease duration plus one interval.
+func TestLeaderFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	env, _, cfgPath, ctx := startSteadyRun(t)
+	cfg, _ := os.ReadFile(cfgPath)
+	writeFile(t, cfgPath, strings.Replace(string(cfg), "leaderElection: {enabled: false}",
+		`interval: 1s
+server: {address: "127.0.0.1:0"}
+leaderElection: {enabled: true, namespace: default, leaseName: prescaler-e2e, leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 500ms}`, 1))
+	start := func() (*runner, context.CancelFunc, chan error) {
+		rctx, cancel := context.WithCancel(ctx)
+		r, err := newRunner(rctx, runFlags{configPath: cfgPath, kubeconfig: env.Kubeconfig, reload: time.Hour},
+			slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- r.run(rctx) }()
+		return r, cancel, done
+	}
+	a, stopA, doneA := start()
+	b, stopB, doneB := start()
+	defer stopB()
+	waitFor(ctx, t, "a leader", func() (bool, error) { return a.leading() || b.leading(), nil })
+	leader, follower, stopLeader, leaderDone := a, b, stopA, doneA
+	if b.leading() {
+		leader, follower, stopLeader, leaderDone = b, a, stopB, doneB
+	}
+	if follower.leading() {
+		t.Fatal("both processes lead")
+	}
+	waitFor(ctx, t, "the leader's first loop", func() (bool, error) { return leader.daemon.Ready(time.Now()) == nil, nil })
+	stopLeader()
+	if err := <-leaderDone; err != nil {
+		t.Fatalf("the stopped leader returned %v", err)
+	}
+	stopped := time.Now()
+	waitFor(ctx, t, "the follower to lead and loop", func() (bool, error) {
+		return follower.leading() && follower.daemon.Ready(time.Now()) == nil, nil
+	})
+	if took := time.Since(stopped); took > 3*time.Second+time.Second+time.Second {
+		t.Errorf("takeover took %s, more than the lease duration plus one interval", took)
+	}
+	hpa, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "inference-hpa", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *hpa.Spec.MinReplicas != 6 {
+		t.Errorf("minReplicas %d after the failover, want 6", *hpa.Spec.MinReplicas)
+	}
+	owners := 0
+	for _, mf := range hpa.ManagedFields {
+		if mf.Manager == writer.FieldManager {
+			owners++
+		}
+	}
+	if owners != 1 {
+		t.Errorf("%d managedFields entries for %q, want one shared by both processes", owners, writer.FieldManager)
+	}
+}
