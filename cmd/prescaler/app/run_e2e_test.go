@@ -439,3 +439,29 @@ leaderElection: {enabled: true, namespace: default, leaseName: prescaler-e2e, le
 		t.Errorf("%d managedFields entries for %q, want one shared by both processes", owners, writer.FieldManager)
 	}
 }
+
+// kube-apiserver restarted under a running daemon: loops during the restart
+// degrade with errors and write nothing wrong, and the loop recovers after.
+func TestAPIServerRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	env, r, _, ctx := startSteadyRun(t)
+	if out := r.daemon.RunOnce(ctx, time.Now())[0]; out.Decision.Floor != 6 || len(out.Errs) > 0 || out.WriteErr != nil {
+		t.Fatalf("first loop: %+v", out)
+	}
+	if err := env.RestartComponent(ctx, testbed.APIServer); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, "a clean loop after the restart", func() (bool, error) {
+		out := r.daemon.RunOnce(ctx, time.Now())[0]
+		return len(out.Errs) == 0 && out.WriteErr == nil && out.Wrote && out.Decision.Floor == 6, nil
+	})
+	hpa, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "inference-hpa", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *hpa.Spec.MinReplicas != 6 {
+		t.Errorf("minReplicas %d after the restart, want 6", *hpa.Spec.MinReplicas)
+	}
+}
