@@ -360,16 +360,11 @@ func (s *simulation) reactiveReplicas(demand, utilization float64) int32 {
 	return max(s.opts.MinReplicas, min(n, s.opts.MaxReplicas, s.maxSchedulable()))
 }
 
-// maxSchedulable is how many replicas the GPUs can hold.
+// maxSchedulable is how many replicas the GPUs can hold. The target is the
+// only GPU consumer in the simulated cluster, so it is also how many replicas
+// can run now: its scheduled pods plus what the free GPUs hold.
 func (s *simulation) maxSchedulable() int32 {
 	return int32(s.opts.GPUs / s.opts.GPUsPerReplica)
-}
-
-// capacityReplicas is how many replicas can run now: the scheduled pods plus
-// what the free GPUs hold. The target is the only GPU consumer in the
-// simulated cluster, so that is every GPU.
-func (s *simulation) capacityReplicas() int32 {
-	return s.maxSchedulable()
 }
 
 func (s *simulation) result() PolicyResult {
@@ -443,7 +438,7 @@ func (yesterdayPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, flo
 		}
 	}
 	floor := int32(math.Ceil(peak / (s.opts.ReplicaCapacity * s.opts.HPATargetUtilization)))
-	return max(s.opts.MinReplicas, min(floor, s.opts.MaxReplicas, s.capacityReplicas())), nil, math.NaN(), ""
+	return max(s.opts.MinReplicas, min(floor, s.opts.MaxReplicas, s.maxSchedulable())), nil, math.NaN(), ""
 }
 
 // forecastPlanner is prescaler: the Rolling forecaster fed only the past, and
@@ -470,7 +465,7 @@ func newForecastPlanner(opts Options) (*forecastPlanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &forecastPlanner{roll: roll, stepMin: stepMin, horizon: horizon, floor: opts.MinReplicas, userMin: opts.MinReplicas}, nil
+	return &forecastPlanner{roll: roll, stepMin: stepMin, horizon: horizon, floor: opts.MinReplicas}, nil
 }
 
 func (f *forecastPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
@@ -479,8 +474,8 @@ func (f *forecastPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, f
 	in := scaler.Inputs{
 		StepLength: s.opts.Step, Lead: s.opts.Startup, Guard: s.opts.Guard,
 		ReplicaCapacity: s.opts.ReplicaCapacity * s.opts.FloorUtilization,
-		UserMinReplicas: f.userMin, MaxReplicas: s.opts.MaxReplicas, CurrentFloor: f.floor,
-		CurrentReplicas: s.cluster.Replicas(), CapacityReplicas: s.capacityReplicas(),
+		UserMinReplicas: s.opts.MinReplicas, MaxReplicas: s.opts.MaxReplicas, CurrentFloor: f.floor,
+		CurrentReplicas: s.cluster.Replicas(), CapacityReplicas: s.maxSchedulable(),
 		MaxStepDownPercent: s.opts.MaxStepDownPercent, DataOK: model != nil,
 	}
 	forecast := math.NaN()

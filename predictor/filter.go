@@ -125,16 +125,7 @@ func combine(spec Spec, base, s1, s2 float64) float64 {
 // forecast returns the h-step (h ≥ 1) point forecast of the state, before the
 // outage rule and the non-negativity clamp.
 func (s *state) forecast(spec Spec, p Params, h int) float64 {
-	base := s.level
-	if spec.hasTrend() {
-		base += dampedSum(p.Phi, h) * s.trend
-	}
-	s1, s2 := s.seasonals(spec, h-1)
-	mu := combine(spec, base, s1, s2)
-	if spec.AR1 {
-		mu += math.Pow(p.Lambda, float64(h)) * s.lastErr
-	}
-	return mu
+	return s.forecastWith(spec, dampedSum(p.Phi, h), math.Pow(p.Lambda, float64(h)), h)
 }
 
 // dampedSum is φ_h = φ + φ² + … + φ^h (h for φ = 1).
@@ -396,13 +387,14 @@ func (s *state) runAhead(spec Spec, p Params, y []float64, clip float64, loss Lo
 		}
 		ring[slot] = math.NaN()
 		if !s.inOutage() {
-			ring[(t+h)%len(ring)] = s.forecastWith(spec, phiH, lambdaH, h)
+			ring[(t+h)%len(ring)] = math.Max(0, s.forecastWith(spec, phiH, lambdaH, h))
 		}
 	}
 	return total, used
 }
 
-// forecastWith is forecast with φ_h and λ^h precomputed.
+// forecastWith is forecast with φ_h and λ^h precomputed, for loops over many
+// origins.
 func (s *state) forecastWith(spec Spec, phiH, lambdaH float64, h int) float64 {
 	base := s.level
 	if spec.hasTrend() {
@@ -413,5 +405,5 @@ func (s *state) forecastWith(spec Spec, phiH, lambdaH float64, h int) float64 {
 	if spec.AR1 {
 		mu += lambdaH * s.lastErr
 	}
-	return math.Max(0, mu)
+	return mu
 }

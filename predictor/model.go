@@ -195,7 +195,7 @@ func (m *Model) calibrate(y []float64, horizon int) {
 			*slot = pending{}
 			if t >= warmup && !st.inOutage() {
 				// Made at t for target t+h, read back h steps later from slot (t+h)%(h+1).
-				rings[h-1][(t+h)%(h+1)] = pending{forecast: st.forecastWith(m.Spec, phiH[h], lambdaH[h], h), scale: st.scale, valid: true}
+				rings[h-1][(t+h)%(h+1)] = pending{forecast: math.Max(0, st.forecastWith(m.Spec, phiH[h], lambdaH[h], h)), scale: st.scale, valid: true}
 			}
 		}
 	}

@@ -21,8 +21,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -98,7 +98,6 @@ type runner struct {
 	log       *slog.Logger
 	cfg       *config.Config
 	kube      kubernetes.Interface
-	restCfg   *rest.Config
 	registry  *prometheus.Registry
 	daemon    *daemon.Daemon
 	informers informers.SharedInformerFactory
@@ -128,7 +127,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{flags: f, log: log, cfg: cfg, kube: kube, restCfg: restCfg, registry: prometheus.NewRegistry()}
+	r := &runner{flags: f, log: log, cfg: cfg, kube: kube, registry: prometheus.NewRegistry()}
 	r.leader.Store(!cfg.LeaderElection.Enabled)
 	r.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "config_reloads_total",
@@ -166,7 +165,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 func eventRecorder(ctx context.Context, kube kubernetes.Interface) record.EventRecorder {
 	b := record.NewBroadcaster(record.WithContext(ctx))
 	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
-	return b.NewRecorder(eventScheme(), corev1.EventSource{Component: "prescaler"})
+	return b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "prescaler"})
 }
 
 // run serves the HTTP endpoints, watches the config, and runs the loop while
