@@ -188,7 +188,7 @@ func (r *runner) run(ctx context.Context) error {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	go r.watchConfig(ctx)
+	go r.watchConfig(ctx, modTime(r.flags.configPath))
 	if !r.cfg.LeaderElection.Enabled {
 		return r.daemon.Run(ctx)
 	}
@@ -260,9 +260,10 @@ func (r *runner) lead(ctx context.Context) error {
 // watchConfig reloads the config file when it changes. A valid change
 // applies on the next loop; an invalid one is logged with every problem and
 // the last good config stays. Polling the modification time (rather than
-// inotify) also sees a ConfigMap's atomic symlink swap.
-func (r *runner) watchConfig(ctx context.Context) {
-	last := modTime(r.flags.configPath)
+// inotify) also sees a ConfigMap's atomic symlink swap. last is the
+// modification time of the config in force, read before the watch starts so
+// that no change slips in between.
+func (r *runner) watchConfig(ctx context.Context, last time.Time) {
 	tick := time.NewTicker(r.flags.reload)
 	defer tick.Stop()
 	for {

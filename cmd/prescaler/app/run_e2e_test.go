@@ -302,7 +302,7 @@ func TestPrometheusOutageKeepsTheFloor(t *testing.T) {
 	// Config reload: an invalid file is rejected and the last good config
 	// stays; a valid change (shadow mode) applies on the next loop.
 	r.flags.reload = 50 * time.Millisecond
-	go r.watchConfig(ctx)
+	go r.watchConfig(ctx, modTime(cfgPath))
 	good, _ := os.ReadFile(cfgPath)
 	reloads := func(result string) float64 { return testutil.ToFloat64(r.reloads.WithLabelValues(result)) }
 	bump := func(text string) { // a later modification time than the last write
