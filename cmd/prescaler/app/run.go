@@ -44,6 +44,7 @@ type runFlags struct {
 	logLevel   string
 	lag        time.Duration
 	reload     time.Duration
+	namespace  string
 }
 
 func newRunCommand() *cobra.Command {
@@ -73,6 +74,7 @@ func newRunCommand() *cobra.Command {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&f.lag, "scrape-lag", 15*time.Second, "read a demand step this long after it ends, so its scrapes have arrived")
 	fs.DurationVar(&f.reload, "reload-interval", 5*time.Second, "how often the config file is checked for changes")
+	fs.StringVar(&f.namespace, "namespace", "", "list and watch Deployments and LimitRanges in this namespace only (a namespace-scoped install; every target must be in it); empty: all namespaces")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
@@ -138,7 +140,9 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
-	r.informers = informers.NewSharedInformerFactory(kube, 10*time.Minute)
+	if r.informers, err = newInformerFactory(kube, f.namespace, cfg); err != nil {
+		return nil, err
+	}
 	capColl := capacity.NewCollector(r.informers)
 	recorder, err := startup.NewRecorder(r.informers, 24*time.Hour)
 	if err != nil {
