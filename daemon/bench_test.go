@@ -74,8 +74,13 @@ type discardScaler struct{}
 func (discardScaler) State(context.Context, *config.Target) (ScaleState, error) {
 	return ScaleState{UserMinReplicas: 1, MaxReplicas: 100, CurrentFloor: 1, CurrentReplicas: 5}, nil
 }
-func (discardScaler) Apply(context.Context, *config.Target, scaler.Decision) error { return nil }
-func (discardScaler) Restore(context.Context, *config.Target) error                { return nil }
+func (discardScaler) Apply(context.Context, *config.Target, scaler.Decision) (WriteReport, error) {
+	return WriteReport{}, nil
+}
+func (discardScaler) Restore(context.Context, *config.Target) (WriteReport, error) {
+	return WriteReport{}, nil
+}
+func (discardScaler) Announce(context.Context, *config.Target, bool, string, string) error { return nil }
 
 func cpuSeconds() float64 {
 	var ru syscall.Rusage

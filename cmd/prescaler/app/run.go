@@ -154,6 +154,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 		Capacity: adapters.Capacity{Targets: targets, Collector: capColl},
 		Startup:  adapters.Startup{Targets: targets, Recorder: recorder, Window: 6 * time.Hour, MinSamples: 3, Now: time.Now},
 		Scaler:   adapters.Scaler{Writer: w},
+		Signals:  adapters.Signals{Source: src, Targets: targets, Collector: capColl, Stale: 2 * time.Minute},
 		Metrics:  daemon.NewMetrics(r.registry),
 		Log:      log,
 		Lag:      f.lag,
