@@ -80,7 +80,9 @@ func (discardScaler) Apply(context.Context, *config.Target, scaler.Decision) (Wr
 func (discardScaler) Restore(context.Context, *config.Target) (WriteReport, error) {
 	return WriteReport{}, nil
 }
-func (discardScaler) Announce(context.Context, *config.Target, bool, string, string) error { return nil }
+func (discardScaler) Announce(context.Context, *config.Target, bool, string, string) error {
+	return nil
+}
 
 func cpuSeconds() float64 {
 	var ru syscall.Rusage
