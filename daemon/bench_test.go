@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,11 +23,13 @@ import (
 // BenchmarkLoop1000Targets is one 15-second loop over 1,000 targets with the
 // default forecast settings (1-minute steps, 14 days of history, daily
 // refits spread over the day), real forecasting and decision code, and
-// in-memory sources. It reports CPU seconds per loop and the process RSS.
+// in-memory sources, under the daemon's GC setting. It reports CPU seconds
+// per loop and the process RSS.
 //
 //	go test -run '^$' -bench Loop1000 -benchtime 40x ./daemon/
 func BenchmarkLoop1000Targets(b *testing.B) {
 	const targets = 1000
+	defer debug.SetGCPercent(debug.SetGCPercent(GCPercent)) // as prescaler run does
 	o := trace.DefaultSynthOptions()
 	o.Days = 16
 	minutes, err := trace.Synthesize(o)

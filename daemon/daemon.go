@@ -13,6 +13,14 @@ import (
 	"github.com/prescaler/prescaler/config"
 )
 
+// GCPercent is the garbage collector's target that `prescaler run` sets
+// unless GOGC is set. The daemon's heap is almost all long-lived state (a
+// thousand 14-day histories are ~80 MB of the ~115 MB live at 1,000
+// targets) and it allocates little between refits, so collecting at 50 %
+// growth instead of Go's default 100 % costs a few milliseconds of CPU per
+// minute and keeps the resident set near 1.5× the live heap instead of 2×.
+const GCPercent = 50
+
 // Daemon runs the control loop over every configured target. Targets are
 // independent: each has its own forecaster and its own deadline, and one
 // target's failure never blocks another.
