@@ -98,6 +98,7 @@ type Target struct {
 	LeadTime                LeadTime  `yaml:"leadTime"`
 	Bounds                  Bounds    `yaml:"bounds"`
 	ScaleDown               ScaleDown `yaml:"scaleDown"`
+	Demotion                Demotion  `yaml:"demotion"`
 }
 
 // Queries are the PromQL expressions read for a target. Each must return a
@@ -122,6 +123,26 @@ type SLO struct {
 	// GPUUtilizationCeiling is the GPU utilization (0..1] above which a
 	// replica counts as saturated.
 	GPUUtilizationCeiling float64 `yaml:"gpuUtilizationCeiling"`
+	// LearnWindow is how far back observations count when an "auto"
+	// ReplicaCapacity is learned.
+	LearnWindow Duration `yaml:"learnWindow"`
+}
+
+// Demotion hands a target back to the HPA alone while its forecast is poor.
+type Demotion struct {
+	// Enabled turns automatic demotion and promotion on.
+	Enabled bool `yaml:"enabled"`
+	// Window is how far back forecast errors are scored.
+	Window Duration `yaml:"window"`
+	// ErrorAbove demotes when the lead-time forecast's weighted absolute
+	// percentage error over the window exceeds it.
+	ErrorAbove float64 `yaml:"errorAbove"`
+	// RecoverBelow promotes again when the error falls below it.
+	RecoverBelow float64 `yaml:"recoverBelow"`
+	// ShortAbove demotes when the share of the window's loops in which the
+	// latency objective was breached while the floor was below the HPA's
+	// desired replicas exceeds it; 0 disables this signal.
+	ShortAbove float64 `yaml:"shortAbove"`
 }
 
 // Forecast configures the Holt-Winters model of a target's demand.
@@ -215,7 +236,7 @@ func DefaultTarget() Target {
 	const day = 24 * time.Hour
 	return Target{
 		Mode: ModeActive,
-		SLO:  SLO{GPUUtilizationCeiling: 0.9},
+		SLO:  SLO{GPUUtilizationCeiling: 0.9, LearnWindow: Duration(6 * time.Hour)},
 		Forecast: Forecast{
 			Step:     Duration(time.Minute),
 			Season:   Duration(day),
@@ -226,5 +247,7 @@ func DefaultTarget() Target {
 		},
 		LeadTime:  LeadTime{Auto: true},
 		ScaleDown: ScaleDown{Stabilization: Duration(5 * time.Minute), MaxStepPercent: 20},
+		Demotion: Demotion{Enabled: true, Window: Duration(3 * time.Hour), ErrorAbove: 0.5, RecoverBelow: 0.3,
+			ShortAbove: 0.2},
 	}
 }

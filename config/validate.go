@@ -212,6 +212,26 @@ func (t *Target) validate(r *report, path string) {
 	}
 	t.Bounds.validate(r, path+".bounds")
 	t.ScaleDown.validate(r, path+".scaleDown")
+	t.validateDemotion(r, path+".demotion")
+}
+
+func (t *Target) validateDemotion(r *report, path string) {
+	d := t.Demotion
+	if !d.Enabled {
+		return
+	}
+	if d.Window < t.Forecast.Step || d.Window <= 0 {
+		r.add(path+".window", "%q must be at least one forecast step (%q)", d.Window, t.Forecast.Step)
+	}
+	if !positiveFinite(d.ErrorAbove) {
+		r.add(path+".errorAbove", "%v must be > 0", d.ErrorAbove)
+	}
+	if !(d.RecoverBelow > 0 && d.RecoverBelow < d.ErrorAbove) {
+		r.add(path+".recoverBelow", "%v must be > 0 and below errorAbove %v, so that a target near the threshold does not flap", d.RecoverBelow, d.ErrorAbove)
+	}
+	if !(d.ShortAbove >= 0 && d.ShortAbove <= 1) {
+		r.add(path+".shortAbove", "%v must be in [0, 1] (0 disables the signal)", d.ShortAbove)
+	}
 }
 
 func (t *Target) validateObject(r *report, path string) {
@@ -254,6 +274,9 @@ func (t *Target) validateSLO(r *report, path string) {
 	}
 	if c := t.SLO.GPUUtilizationCeiling; !(c > 0 && c <= 1) {
 		r.add(path+".gpuUtilizationCeiling", "%v must be in (0, 1]", c)
+	}
+	if t.ReplicaCapacity.Auto && t.SLO.LearnWindow < t.Forecast.Step {
+		r.add(path+".learnWindow", "%q must be at least one forecast step (%q) when replicaCapacity is \"auto\"", t.SLO.LearnWindow, t.Forecast.Step)
 	}
 }
 

@@ -251,6 +251,19 @@ func TestValidateRejects(t *testing.T) {
 			"targets[0].scaleDown.maxStepPercent", "0 must be in (0, 100]"},
 		{"max step above 100", func(c *Config) { c.Targets[0].ScaleDown.MaxStepPercent = 101 },
 			"targets[0].scaleDown.maxStepPercent", "101 must be in (0, 100]"},
+		{"demotion window below a step", func(c *Config) { c.Targets[0].Demotion.Window = dur("30s") },
+			"targets[0].demotion.window", `"30s" must be at least one forecast step ("1m")`},
+		{"demotion threshold zero", func(c *Config) { c.Targets[0].Demotion.ErrorAbove = 0 },
+			"targets[0].demotion.errorAbove", "0 must be > 0"},
+		{"recovery not below the threshold", func(c *Config) { c.Targets[0].Demotion.RecoverBelow = 0.5 },
+			"targets[0].demotion.recoverBelow", "0.5 must be > 0 and below errorAbove 0.5"},
+		{"short share above one", func(c *Config) { c.Targets[0].Demotion.ShortAbove = 1.2 },
+			"targets[0].demotion.shortAbove", "1.2 must be in [0, 1]"},
+		{"learn window below a step", func(c *Config) {
+			c.Targets[0].ReplicaCapacity = ReplicaCapacity{Auto: true}
+			c.Targets[0].FallbackReplicaCapacity = 10
+			c.Targets[0].SLO.LearnWindow = dur("10s")
+		}, "targets[0].slo.learnWindow", `"10s" must be at least one forecast step ("1m")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

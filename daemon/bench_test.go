@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,11 +23,13 @@ import (
 // BenchmarkLoop1000Targets is one 15-second loop over 1,000 targets with the
 // default forecast settings (1-minute steps, 14 days of history, daily
 // refits spread over the day), real forecasting and decision code, and
-// in-memory sources. It reports CPU seconds per loop and the process RSS.
+// in-memory sources, under the daemon's GC setting. It reports CPU seconds
+// per loop and the process RSS.
 //
 //	go test -run '^$' -bench Loop1000 -benchtime 40x ./daemon/
 func BenchmarkLoop1000Targets(b *testing.B) {
 	const targets = 1000
+	defer debug.SetGCPercent(debug.SetGCPercent(GCPercent)) // as prescaler run does
 	o := trace.DefaultSynthOptions()
 	o.Days = 16
 	minutes, err := trace.Synthesize(o)
@@ -74,8 +77,15 @@ type discardScaler struct{}
 func (discardScaler) State(context.Context, *config.Target) (ScaleState, error) {
 	return ScaleState{UserMinReplicas: 1, MaxReplicas: 100, CurrentFloor: 1, CurrentReplicas: 5}, nil
 }
-func (discardScaler) Apply(context.Context, *config.Target, scaler.Decision) error { return nil }
-func (discardScaler) Restore(context.Context, *config.Target) error                { return nil }
+func (discardScaler) Apply(context.Context, *config.Target, scaler.Decision) (WriteReport, error) {
+	return WriteReport{}, nil
+}
+func (discardScaler) Restore(context.Context, *config.Target) (WriteReport, error) {
+	return WriteReport{}, nil
+}
+func (discardScaler) Announce(context.Context, *config.Target, bool, string, string) error {
+	return nil
+}
 
 func cpuSeconds() float64 {
 	var ru syscall.Rusage

@@ -13,6 +13,14 @@ import (
 	"github.com/prescaler/prescaler/config"
 )
 
+// GCPercent is the garbage collector's target that `prescaler run` sets
+// unless GOGC is set. The daemon's heap is almost all long-lived state (a
+// thousand 14-day histories are ~80 MB of the ~115 MB live at 1,000
+// targets) and it allocates little between refits, so collecting at 50 %
+// growth instead of Go's default 100 % costs a few milliseconds of CPU per
+// minute and keeps the resident set near 1.5× the live heap instead of 2×.
+const GCPercent = 50
+
 // Daemon runs the control loop over every configured target. Targets are
 // independent: each has its own forecaster and its own deadline, and one
 // target's failure never blocks another.
@@ -37,8 +45,11 @@ type Options struct {
 	Capacity CapacitySource
 	Startup  StartupSource
 	Scaler   Scaler
-	Metrics  *Metrics
-	Log      *slog.Logger
+	// Signals reads latency, GPU utilization and Ready replicas; nil when
+	// none are available (no learned capacity, no latency signal).
+	Signals SignalSource
+	Metrics *Metrics
+	Log     *slog.Logger
 	// Lag delays reading a demand step until this long after it ends, so
 	// its last scrapes have reached Prometheus (about one scrape interval).
 	Lag time.Duration
@@ -52,7 +63,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	d := &Daemon{src: sources{demand: o.Demand, capacity: o.Capacity, startup: o.Startup, scale: o.Scaler, lag: o.Lag},
+	d := &Daemon{src: sources{demand: o.Demand, capacity: o.Capacity, startup: o.Startup, scale: o.Scaler, signals: o.Signals, lag: o.Lag},
 		metrics: o.Metrics, log: o.Log, targets: map[string]*target{}}
 	if err := d.Update(context.Background(), cfg); err != nil {
 		return nil, err
@@ -69,10 +80,15 @@ func (d *Daemon) Update(ctx context.Context, cfg *config.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	next := make(map[string]*target, len(cfg.Targets))
+	var commits []func()
 	var errs []error
 	for _, tc := range cfg.Targets {
 		if old, ok := d.targets[tc.Name]; ok && sameModel(old.cfg, tc) {
-			old.cfg = tc
+			commit, err := old.reconfigure(tc)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("target %s: %w", tc.Name, err))
+			}
+			commits = append(commits, commit)
 			next[tc.Name] = old
 			continue
 		}
@@ -86,11 +102,14 @@ func (d *Daemon) Update(ctx context.Context, cfg *config.Config) error {
 	if err := errors.Join(errs...); err != nil {
 		return err // keep the running config whole
 	}
+	for _, commit := range commits {
+		commit()
+	}
 	for name, old := range d.targets {
 		if _, kept := next[name]; kept {
 			continue
 		}
-		if err := d.src.scale.Restore(ctx, &old.cfg); err != nil {
+		if _, err := d.src.scale.Restore(ctx, &old.cfg); err != nil {
 			d.log.Error("restore failed for a target leaving the config", "target", name, "object", old.cfg.Object().String(), "err", err)
 		}
 		d.metrics.forget(name)
@@ -186,6 +205,10 @@ func (d *Daemon) logOutcome(o Outcome) {
 	switch {
 	case o.Skipped != "":
 		d.log.Debug("target skipped", append(attrs, "why", o.Skipped)...)
+	case o.DemotionChange != "" && o.Demoted:
+		d.log.Warn("forecast demoted: reactive scaling", append(attrs, "why", o.DemotionChange, "floor", o.Decision.Floor)...)
+	case o.DemotionChange != "":
+		d.log.Info("forecast promoted", append(attrs, "why", o.DemotionChange, "floor", o.Decision.Floor)...)
 	case len(o.Errs) > 0 || o.WriteErr != nil:
 		d.log.Warn("target loop degraded", append(attrs, "reason", string(o.Decision.Reason), "floor", o.Decision.Floor,
 			"err", errors.Join(append(o.Errs, o.WriteErr)...))...)

@@ -72,11 +72,12 @@ type fakeScaler struct {
 	stateErr map[string]error
 	applied  map[string][]scaler.Decision
 	restored map[string]int
+	events   map[string][]string
 }
 
 func newFakeScaler() *fakeScaler {
 	return &fakeScaler{state: map[string]ScaleState{}, stateErr: map[string]error{},
-		applied: map[string][]scaler.Decision{}, restored: map[string]int{}}
+		applied: map[string][]scaler.Decision{}, restored: map[string]int{}, events: map[string][]string{}}
 }
 
 func (f *fakeScaler) State(_ context.Context, t *config.Target) (ScaleState, error) {
@@ -91,17 +92,25 @@ func (f *fakeScaler) State(_ context.Context, t *config.Target) (ScaleState, err
 	return ScaleState{UserMinReplicas: 1, MaxReplicas: 50, CurrentFloor: 1, CurrentReplicas: 2}, nil
 }
 
-func (f *fakeScaler) Apply(_ context.Context, t *config.Target, d scaler.Decision) error {
+func (f *fakeScaler) Apply(_ context.Context, t *config.Target, d scaler.Decision) (WriteReport, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.applied[t.Name] = append(f.applied[t.Name], d)
-	return nil
+	return WriteReport{}, nil
 }
 
-func (f *fakeScaler) Restore(_ context.Context, t *config.Target) error {
+func (f *fakeScaler) Restore(_ context.Context, t *config.Target) (WriteReport, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.restored[t.Name]++
+	return WriteReport{}, nil
+}
+
+// announced are the Events recorded through Announce, "Reason: message".
+func (f *fakeScaler) Announce(_ context.Context, t *config.Target, _ bool, reason, message string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events[t.Name] = append(f.events[t.Name], reason+": "+message)
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"math"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prescaler/prescaler/scaler"
@@ -16,7 +18,7 @@ const (
 // reasons lists every decision reason, so the reason gauge is 1 for the
 // current one and 0 for the others (and a dashboard can count them).
 var reasons = []scaler.Reason{scaler.ReasonForecast, scaler.ReasonUserMin, scaler.ReasonMaxReplicas,
-	scaler.ReasonGPUCapacity, scaler.ReasonRampLimit, scaler.ReasonScaleDownGuard, scaler.ReasonFallback}
+	scaler.ReasonGPUCapacity, scaler.ReasonRampLimit, scaler.ReasonScaleDownGuard, scaler.ReasonFallback, scaler.ReasonDemoted}
 
 // Metrics are the daemon's own series, on a registry the caller passes in.
 type Metrics struct {
@@ -31,6 +33,17 @@ type Metrics struct {
 	errors       *prometheus.CounterVec
 	writeErrors  *prometheus.CounterVec
 	loopDuration prometheus.Histogram
+
+	demand          *prometheus.GaugeVec
+	capacityPer     *prometheus.GaugeVec
+	capacityLearned *prometheus.GaugeVec
+	forecastError   *prometheus.GaugeVec
+	shortShare      *prometheus.GaugeVec
+	sloBreach       *prometheus.GaugeVec
+	shortTotal      *prometheus.CounterVec
+	demoted         *prometheus.GaugeVec
+	demotions       *prometheus.CounterVec
+	conflicts       *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the daemon's metrics.
@@ -42,6 +55,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		forecast: gauge("forecast_demand_per_minute",
 			"Forecast demand in requests per minute: the next step's mean, and the configured quantile's peak over the lead time.",
 			labelTarget, labelStatistic),
+		demand: gauge("demand_per_minute", "The newest observed step of demand, in requests per minute.", labelTarget),
+		capacityPer: gauge("replica_capacity_per_minute",
+			"Requests per minute one Ready replica serves within the SLO, as used by the decision.", labelTarget),
+		capacityLearned: gauge("replica_capacity_learned",
+			"1 when replica_capacity_per_minute was learned from the target's own history, 0 when configured or the fallback.", labelTarget),
+		forecastError: gauge("forecast_error",
+			"Weighted absolute percentage error of the lead-time forecast over the demotion window (NaN until scored).", labelTarget),
+		shortShare: gauge("forecast_short_share",
+			"Share of the demotion window's steps with the latency objective breached while the floor was below the HPA's count.", labelTarget),
+		sloBreach: gauge("slo_breach", "1 while the observed latency is above the target's objective.", labelTarget),
+		shortTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "forecast_short_total",
+			Help: "Loops with the latency objective breached while the floor was below the HPA's own count: the forecast was short."}, []string{labelTarget}),
+		demoted: gauge("demoted", "1 while the target is demoted to reactive scaling (floor = the user's minReplicas).", labelTarget),
+		demotions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "demotion_changes_total",
+			Help: "Demotions to reactive scaling and promotions back to forecasting."}, []string{labelTarget, "direction"}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "write_conflicts_total",
+			Help: "Writes refused with 409 Conflict (another writer changed the object between read and write) and retried."}, []string{labelTarget}),
 		floor:      gauge("floor_replicas", "The minReplicas prescaler last decided and wrote (active mode).", labelTarget),
 		wouldWrite: gauge("floor_would_write_replicas", "The minReplicas prescaler would write (shadow mode).", labelTarget),
 		needed:     gauge("needed_replicas", "The replicas the forecast asks for over the lead time, before any bound.", labelTarget),
@@ -58,7 +88,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Duration of one control loop over every target.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
 	}
 	reg.MustRegister(m.forecast, m.floor, m.wouldWrite, m.needed, m.reason, m.leadTime, m.capacity, m.dataFresh,
-		m.errors, m.writeErrors, m.loopDuration)
+		m.errors, m.writeErrors, m.loopDuration, m.demand, m.capacityPer, m.capacityLearned, m.forecastError,
+		m.shortShare, m.sloBreach, m.shortTotal, m.demoted, m.demotions, m.conflicts)
 	return m
 }
 
@@ -69,9 +100,11 @@ func (m *Metrics) record(o Outcome) {
 	if o.WriteErr != nil {
 		m.writeErrors.WithLabelValues(t).Inc()
 	}
+	m.conflicts.WithLabelValues(t).Add(float64(o.Conflicts))
 	if o.Skipped != "" || o.Decision.Reason == "" {
 		return
 	}
+	m.recordHealth(o)
 	d := o.Decision
 	if o.Shadow {
 		m.wouldWrite.WithLabelValues(t).Set(float64(d.Floor))
@@ -94,17 +127,55 @@ func (m *Metrics) record(o Outcome) {
 	}
 	m.dataFresh.WithLabelValues(t).Set(fresh)
 	if len(o.Forecast) > 0 {
+		perMinute := 1 / o.stepMinutes()
 		m.forecast.WithLabelValues(t, "quantile_peak").Set(d.PeakDemand)
-		m.forecast.WithLabelValues(t, "mean_next").Set(o.Forecast[0].Mean / o.stepMinutes())
+		m.forecast.WithLabelValues(t, "mean_next").Set(o.Forecast[0].Mean * perMinute)
+		m.forecast.WithLabelValues(t, "mean_lead").Set(o.LeadForecast.Mean * perMinute)
+		m.forecast.WithLabelValues(t, "lower_lead").Set(o.LeadForecast.Lower * perMinute)
+		m.forecast.WithLabelValues(t, "upper_lead").Set(o.LeadForecast.Upper * perMinute)
 	}
+}
+
+// recordHealth exports the learned capacity, the forecast's record and the
+// demotion state.
+func (m *Metrics) recordHealth(o Outcome) {
+	t := o.Target
+	if !math.IsNaN(o.Demand) {
+		m.demand.WithLabelValues(t).Set(o.Demand)
+	}
+	m.capacityPer.WithLabelValues(t).Set(o.ReplicaCapacity)
+	m.capacityLearned.WithLabelValues(t).Set(boolGauge(o.CapacityLearned))
+	m.forecastError.WithLabelValues(t).Set(o.Health.WAPE)
+	m.shortShare.WithLabelValues(t).Set(o.Health.ShortShare)
+	m.sloBreach.WithLabelValues(t).Set(boolGauge(o.SLOBreach))
+	if o.ForecastShort {
+		m.shortTotal.WithLabelValues(t).Inc()
+	}
+	m.demoted.WithLabelValues(t).Set(boolGauge(o.Demoted))
+	if o.DemotionChange != "" {
+		direction := "promote"
+		if o.Demoted {
+			direction = "demote"
+		}
+		m.demotions.WithLabelValues(t, direction).Inc()
+	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // forget removes a target's series when it leaves the config.
 func (m *Metrics) forget(target string) {
 	match := prometheus.Labels{labelTarget: target}
-	for _, v := range []*prometheus.GaugeVec{m.forecast, m.floor, m.wouldWrite, m.needed, m.reason, m.leadTime, m.capacity, m.dataFresh} {
+	for _, v := range []*prometheus.GaugeVec{m.forecast, m.floor, m.wouldWrite, m.needed, m.reason, m.leadTime, m.capacity,
+		m.dataFresh, m.demand, m.capacityPer, m.capacityLearned, m.forecastError, m.shortShare, m.sloBreach, m.demoted} {
 		v.DeletePartialMatch(match)
 	}
-	m.errors.DeletePartialMatch(match)
-	m.writeErrors.DeletePartialMatch(match)
+	for _, v := range []*prometheus.CounterVec{m.errors, m.writeErrors, m.shortTotal, m.demotions, m.conflicts} {
+		v.DeletePartialMatch(match)
+	}
 }

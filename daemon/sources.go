@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/prescaler/prescaler/config"
@@ -34,6 +35,31 @@ type StartupSource interface {
 	StartupP90(ctx context.Context, t *config.Target) (d time.Duration, ok bool, err error)
 }
 
+// SignalSource reads how a target is serving now: the inputs of a learned
+// per-replica capacity and of the latency-objective signal.
+type SignalSource interface {
+	// Signals returns the target's latest signals at or before at.
+	Signals(ctx context.Context, t *config.Target, at time.Time) (Signals, error)
+}
+
+// Signals are a target's serving signals at one moment. A value whose query
+// is not configured, or has no recent sample, is NaN.
+type Signals struct {
+	// Latency is the observed latency in seconds.
+	Latency float64
+	// GPUUtilization is the mean GPU utilization, a fraction.
+	GPUUtilization float64
+	// QueueDepth is the number of requests waiting.
+	QueueDepth float64
+	// ReadyReplicas is the scale target's Ready replica count; -1 when unknown.
+	ReadyReplicas int32
+}
+
+// NoSignals is a Signals with nothing known.
+func NoSignals() Signals {
+	return Signals{Latency: math.NaN(), GPUUtilization: math.NaN(), QueueDepth: math.NaN(), ReadyReplicas: -1}
+}
+
 // ScaleState is what the daemon reads from the object it writes to.
 type ScaleState struct {
 	// UserMinReplicas is the user's own floor (saved before prescaler's
@@ -58,7 +84,17 @@ type Scaler interface {
 	State(ctx context.Context, t *config.Target) (ScaleState, error)
 	// Apply writes the decision (and records an Event); it makes no call
 	// when nothing would change.
-	Apply(ctx context.Context, t *config.Target, d scaler.Decision) error
+	Apply(ctx context.Context, t *config.Target, d scaler.Decision) (WriteReport, error)
 	// Restore puts the user's own values back and releases the object.
-	Restore(ctx context.Context, t *config.Target) error
+	Restore(ctx context.Context, t *config.Target) (WriteReport, error)
+	// Announce records an Event on the object about the target (demotion,
+	// promotion); warning marks it as a Warning.
+	Announce(ctx context.Context, t *config.Target, warning bool, reason, message string) error
+}
+
+// WriteReport tells how a write went beyond its error.
+type WriteReport struct {
+	// Conflicts counts writes refused with 409 Conflict and retried: some
+	// other writer changed the object between prescaler's read and write.
+	Conflicts int
 }

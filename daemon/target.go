@@ -45,6 +45,28 @@ type Outcome struct {
 	WriteErr error
 	// Step is the forecast step.
 	Step time.Duration
+
+	// Demand is the newest observed step's demand per minute (NaN: none yet).
+	Demand float64
+	// Signals are the serving signals read this loop.
+	Signals Signals
+	// ReplicaCapacity is the per-replica capacity the decision used, and
+	// CapacityLearned whether it was learned (false: configured or fallback).
+	ReplicaCapacity float64
+	CapacityLearned bool
+	// Health is the forecast's recent record, Demoted the state after this
+	// loop and DemotionChange the sentence of a change made this loop.
+	Health         scaler.ForecastHealth
+	Demoted        bool
+	DemotionChange string
+	// SLOBreach: latency above its objective now; ForecastShort: and the
+	// floor below the HPA's own count (the forecast fell short).
+	SLOBreach, ForecastShort bool
+	// LeadForecast is the forecast one lead time ahead with the configured
+	// interval (zero when there is no model).
+	LeadForecast predictor.Forecast
+	// Conflicts counts writes refused with 409 Conflict and retried.
+	Conflicts int
 }
 
 // stepMinutes converts per-step demand to per-minute.
@@ -56,17 +78,27 @@ type target struct {
 	roll *predictor.Rolling
 	// next is the start of the next demand step to read.
 	next time.Time
-	// lastValid is the end of the newest step that had data.
-	lastValid time.Time
-	restored  bool
+	// lastValid is the end of the newest step that had data, lastDemand its
+	// demand per minute.
+	lastValid  time.Time
+	lastDemand float64
+	restored   bool
+
+	health *health
+}
+
+// configuredLead is the lead time the forecaster is built for: the
+// configured one, or the default until start-up times are measured.
+func configuredLead(cfg config.Target) time.Duration {
+	if cfg.LeadTime.Auto {
+		return defaultLeadTime
+	}
+	return cfg.LeadTime.Duration
 }
 
 func newTarget(cfg config.Target) (*target, error) {
 	step := time.Duration(cfg.Forecast.Step)
-	lead := cfg.LeadTime.Duration
-	if cfg.LeadTime.Auto {
-		lead = defaultLeadTime
-	}
+	lead := configuredLead(cfg)
 	refitEvery := max(1, int(time.Duration(cfg.Forecast.Refit)/step))
 	roll, err := predictor.NewRolling(predictor.RollingOptions{
 		Options: predictor.Options{
@@ -82,7 +114,11 @@ func newTarget(cfg config.Target) (*target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target %s: forecaster: %w", cfg.Name, err)
 	}
-	return &target{cfg: cfg, roll: roll}, nil
+	t := &target{cfg: cfg, roll: roll, lastDemand: math.NaN()}
+	if err := t.initHealth(); err != nil {
+		return nil, fmt.Errorf("target %s: %w", cfg.Name, err)
+	}
+	return t, nil
 }
 
 // refitPhase spreads the targets' refits over the refit period by a hash of
@@ -99,6 +135,7 @@ type sources struct {
 	capacity CapacitySource
 	startup  StartupSource
 	scale    Scaler
+	signals  SignalSource
 	lag      time.Duration
 }
 
@@ -115,7 +152,7 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	case state.OptedOut:
 		out.Skipped = "opted_out"
 		if !t.restored {
-			if err := src.scale.Restore(ctx, &t.cfg); err != nil {
+			if _, err := src.scale.Restore(ctx, &t.cfg); err != nil {
 				out.Errs = append(out.Errs, fmt.Errorf("restore %s: %w", t.cfg.Object(), err))
 			} else {
 				t.restored = true
@@ -127,18 +164,26 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 		return out
 	}
 	t.restored = false
-	out.DataFresh = t.feed(ctx, src.demand, now, src.lag, &out)
+	var newSteps int
+	out.DataFresh, newSteps = t.feed(ctx, src.demand, now, src.lag, &out)
+	out.Demand = t.lastDemand
+	t.observeServing(ctx, src.signals, state, newSteps, now, &out)
+	t.judge(ctx, src.scale, &out)
 	out.LeadTime = t.leadTime(ctx, src.startup, &out)
 	out.Capacity = t.capacity(ctx, src.capacity, state, &out)
+	out.ReplicaCapacity, out.CapacityLearned = t.replicaCapacity()
 	in := t.inputs(state, out)
 	in.Forecast, in.DataOK = t.forecast(in, out.DataFresh)
 	out.Forecast = in.Forecast
+	out.LeadForecast = t.leadForecast(in)
 	out.Decision = scaler.Decide(in)
 	if t.cfg.Mode == config.ModeShadow {
 		out.Shadow = true
 		return out
 	}
-	if err := src.scale.Apply(ctx, &t.cfg, out.Decision); err != nil {
+	rep, err := src.scale.Apply(ctx, &t.cfg, out.Decision)
+	out.Conflicts = rep.Conflicts
+	if err != nil {
 		out.WriteErr = fmt.Errorf("write %s: %w", t.cfg.Object(), err)
 		return out
 	}
@@ -147,9 +192,10 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 }
 
 // feed reads the demand steps completed since the last loop (the whole
-// history on the first) and gives them to the forecaster. It reports whether
-// the data is fresh enough to lower a floor.
-func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, lag time.Duration, out *Outcome) bool {
+// history on the first) and gives them to the forecaster and to the
+// forecast's scorer. It reports whether the data is fresh enough to lower a
+// floor, and how many steps came in.
+func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, lag time.Duration, out *Outcome) (fresh bool, steps int) {
 	step := time.Duration(t.cfg.Forecast.Step)
 	to := now.Add(-lag).Truncate(step)
 	if t.next.IsZero() {
@@ -159,20 +205,36 @@ func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, l
 		values, err := demand.Steps(ctx, &t.cfg, t.next, to)
 		if err != nil {
 			out.Errs = append(out.Errs, fmt.Errorf("demand: %w", err))
-			return false
+			return false, 0
 		}
 		for _, v := range values {
-			if _, err := t.roll.Observe(v); err != nil {
-				out.Errs = append(out.Errs, fmt.Errorf("demand: %w", err))
-				v = math.NaN()
-			}
-			t.next = t.next.Add(step)
-			if !math.IsNaN(v) {
-				t.lastValid = t.next
-			}
+			t.observe(v, out)
 		}
+		steps = len(values)
 	}
-	return t.roll.Model() != nil && !t.lastValid.IsZero() && now.Sub(t.lastValid) <= staleSteps*step+lag
+	fresh = t.roll.Model() != nil && !t.lastValid.IsZero() && now.Sub(t.lastValid) <= staleSteps*step+lag
+	return fresh, steps
+}
+
+// observe feeds one demand step to the forecaster, then scores the forecast
+// made one lead time ago for it and hands over the forecast for the step one
+// lead time ahead.
+func (t *target) observe(v float64, out *Outcome) {
+	step := time.Duration(t.cfg.Forecast.Step)
+	if _, err := t.roll.Observe(v); err != nil {
+		out.Errs = append(out.Errs, fmt.Errorf("demand: %w", err))
+		v = math.NaN()
+	}
+	ahead := math.NaN()
+	if m := t.roll.Model(); m != nil {
+		ahead = m.Point(t.health.errors.Horizon())
+	}
+	t.health.errors.Observe(v, ahead)
+	t.next = t.next.Add(step)
+	if !math.IsNaN(v) {
+		t.lastValid = t.next
+		t.lastDemand = v / step.Minutes()
+	}
 }
 
 // leadTime is the configured lead time, or the measured start-up p90.
@@ -210,15 +272,11 @@ func (t *target) inputs(state ScaleState, out Outcome) scaler.Inputs {
 	if b := t.cfg.Bounds.MaxReplicas; b > 0 && (maxReplicas == 0 || b < maxReplicas) {
 		maxReplicas = b
 	}
-	capacity := t.cfg.ReplicaCapacity.Value
-	if t.cfg.ReplicaCapacity.Auto {
-		capacity = t.cfg.FallbackReplicaCapacity
-	}
 	return scaler.Inputs{
 		StepLength:         time.Duration(t.cfg.Forecast.Step),
 		Lead:               out.LeadTime,
 		Guard:              time.Duration(t.cfg.ScaleDown.Stabilization),
-		ReplicaCapacity:    capacity,
+		ReplicaCapacity:    out.ReplicaCapacity,
 		UserMinReplicas:    userMin,
 		MaxReplicas:        maxReplicas,
 		CurrentFloor:       state.CurrentFloor,
@@ -226,6 +284,7 @@ func (t *target) inputs(state ScaleState, out Outcome) scaler.Inputs {
 		CapacityReplicas:   out.Capacity,
 		MaxStepDownPercent: t.cfg.ScaleDown.MaxStepPercent,
 		UserBehavior:       state.UserBehavior,
+		Demoted:            out.Demoted,
 	}
 }
 
@@ -246,4 +305,19 @@ func (t *target) forecast(in scaler.Inputs, fresh bool) ([]scaler.Step, bool) {
 		steps[h] = scaler.Step{Mean: model.Point(h + 1), Upper: q}
 	}
 	return steps, fresh
+}
+
+// leadForecast is the forecast one lead time ahead with the configured
+// central interval, for the metrics (zero without a model).
+func (t *target) leadForecast(in scaler.Inputs) predictor.Forecast {
+	model := t.roll.Model()
+	if model == nil {
+		return predictor.Forecast{}
+	}
+	h := max(1, int(math.Ceil(float64(in.Lead)/float64(in.StepLength))))
+	f, err := model.ForecastAt(h, t.cfg.Forecast.Interval)
+	if err != nil {
+		return predictor.Forecast{}
+	}
+	return f
 }

@@ -27,6 +27,9 @@ const (
 	ReasonScaleDownGuard Reason = "scale_down_guard"
 	// ReasonFallback: no usable forecast; the floor in force is kept.
 	ReasonFallback Reason = "fallback"
+	// ReasonDemoted: the forecast has been too poor lately; the target is
+	// reactive, its floor the user's own minReplicas.
+	ReasonDemoted Reason = "demoted"
 )
 
 // Step is the forecast of demand for one future step, in requests per step.
@@ -76,6 +79,10 @@ type Inputs struct {
 
 	// UserBehavior is the user's own behavior, written back when nothing is due.
 	UserBehavior *Behavior
+
+	// Demoted hands the target back to the HPA alone: the floor is the
+	// user's own minReplicas and the behavior the user's own.
+	Demoted bool
 }
 
 // Decision is the floor and behavior to write, with what shaped them.
@@ -98,6 +105,9 @@ type Decision struct {
 // comment for the rules). It does not fail: bad inputs give a fallback
 // decision that keeps the floor in force, with the problem in Message.
 func Decide(in Inputs) Decision {
+	if in.Demoted {
+		return demoted(in)
+	}
 	if err := in.validate(); err != nil {
 		return fallback(in, err.Error())
 	}
@@ -175,6 +185,13 @@ func fallback(in Inputs, why string) Decision {
 		floor = min(floor, max(in.MaxReplicas, in.UserMinReplicas))
 	}
 	return Decision{Floor: floor, Behavior: in.UserBehavior, Reason: ReasonFallback, Message: why}
+}
+
+// demoted gives the floor back to the user: the HPA scales on its own
+// metrics from the user's minReplicas, as if prescaler were not there.
+func demoted(in Inputs) Decision {
+	return Decision{Floor: in.UserMinReplicas, Behavior: in.UserBehavior, Reason: ReasonDemoted,
+		Message: fmt.Sprintf("forecast demoted: reactive at the user's minReplicas %d", in.UserMinReplicas)}
 }
 
 func (in Inputs) validate() error {

@@ -145,6 +145,9 @@ type Result struct {
 	BehaviorChanged bool
 	// Message explains the outcome (the Event message when one was sent).
 	Message string
+	// Conflicts counts the writes refused with 409 Conflict and retried on
+	// a fresh read: another writer changed the object between read and write.
+	Conflicts int
 }
 
 // Options are the writer's dependencies.
@@ -267,6 +270,7 @@ func (w *Writer) Apply(ctx context.Context, ref config.ObjectRef, d scaler.Decis
 	var last *object
 	var p applyPlan
 	var first bool
+	var conflicts int
 	err = retry.RetryOnConflict(w.retry, func() error {
 		o, err := k.get(ctx, ref)
 		if err != nil {
@@ -296,10 +300,15 @@ func (w *Writer) Apply(ctx context.Context, ref config.ObjectRef, d scaler.Decis
 			return nil
 		}
 		first = v.original == nil
-		return k.apply(ctx, o, p.written, p.annotations)
+		err = k.apply(ctx, o, p.written, p.annotations)
+		if apierrors.IsConflict(err) {
+			conflicts++
+		}
+		return err
 	})
+	res.Conflicts = conflicts
 	if err != nil {
-		return Result{}, fmt.Errorf("writer: apply to %s: %w", ref, err)
+		return res, fmt.Errorf("writer: apply to %s: %w", ref, err)
 	}
 	if res.Outcome == OutcomeWritten {
 		w.emit(last.event, res, d, p, first)
@@ -319,6 +328,7 @@ func (w *Writer) Restore(ctx context.Context, ref config.ObjectRef) (Result, err
 		return Result{}, err
 	}
 	var res Result
+	var conflicts int
 	err = retry.RetryOnConflict(w.retry, func() error {
 		o, err := k.get(ctx, ref)
 		if err != nil {
@@ -329,12 +339,31 @@ func (w *Writer) Restore(ctx context.Context, ref config.ObjectRef) (Result, err
 			return err
 		}
 		res, err = w.restore(ctx, k, o, v)
+		if apierrors.IsConflict(err) {
+			conflicts++
+		}
 		return err
 	})
+	res.Conflicts = conflicts
 	if err != nil {
-		return Result{}, fmt.Errorf("writer: restore %s: %w", ref, err)
+		return res, fmt.Errorf("writer: restore %s: %w", ref, err)
 	}
 	return res, nil
+}
+
+// Announce records an Event on a target's object: what prescaler decided
+// about the target as a whole (a demotion, a promotion), not a write.
+func (w *Writer) Announce(ctx context.Context, ref config.ObjectRef, eventtype, reason, msg string) error {
+	k, err := w.kindOf(ref)
+	if err != nil {
+		return err
+	}
+	o, err := k.get(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("writer: announce on %s: %w", ref, err)
+	}
+	w.event(o.event, eventtype, reason, msg)
+	return nil
 }
 
 // ListManaged returns the HPAs and ScaledObjects in namespace ("" for all)

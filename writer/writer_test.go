@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -198,5 +199,33 @@ func TestWriterErrors(t *testing.T) {
 	}
 	if _, err := c.w.Observe(ctx, config.ObjectRef{Kind: "Deployment"}); !errors.Is(err, ErrUnsupportedKind) {
 		t.Errorf("unsupported kind: %v", err)
+	}
+}
+
+// A write refused with 409 Conflict is retried on a fresh read and counted.
+func TestWriterCountsConflicts(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(t, testHPA(nil))
+	refusals := 2
+	c.kube.PrependReactor("patch", "horizontalpodautoscalers", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if refusals == 0 {
+			return false, nil, nil
+		}
+		refusals--
+		return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "autoscaling", Resource: "horizontalpodautoscalers"}, "web",
+			errors.New("the object has been modified"))
+	})
+	res, err := c.w.Apply(ctx, c.ref, scaler.Decision{Floor: 5, Reason: scaler.ReasonForecast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Conflicts != 2 || res.Outcome != OutcomeWritten || *c.hpa(t).Spec.MinReplicas != 5 {
+		t.Errorf("apply after two conflicts: %+v, minReplicas %d", res, *c.hpa(t).Spec.MinReplicas)
+	}
+	if err := c.w.Announce(ctx, c.ref, "Warning", "ForecastDemoted", "forecast error 0.8"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := c.drainEvents(); len(ev) == 0 || ev[len(ev)-1] != "Warning ForecastDemoted forecast error 0.8" {
+		t.Errorf("events %q, want the announcement last", ev)
 	}
 }

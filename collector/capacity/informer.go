@@ -112,6 +112,19 @@ func (c *Collector) ForDeployment(namespace, name string) (Target, error) {
 	return c.Deployment(d)
 }
 
+// ReadyReplicas is the Ready replica count of a Deployment, from its status
+// as the Deployment controller last wrote it.
+func (c *Collector) ReadyReplicas(namespace, name string) (int32, error) {
+	if !c.HasSynced() {
+		return 0, ErrNotSynced
+	}
+	d, err := c.deployments.Deployments(namespace).Get(name)
+	if err != nil {
+		return 0, fmt.Errorf("capacity: deployment %s/%s: %w", namespace, name, err)
+	}
+	return d.Status.ReadyReplicas, nil
+}
+
 // Target estimates the capacity of the pods of namespace/selector made from
 // template (a StatefulSet or any other workload).
 func (c *Collector) Target(namespace string, selector labels.Selector, template *corev1.PodTemplateSpec) (Target, error) {

@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -146,16 +148,82 @@ func (s Scaler) State(ctx context.Context, t *config.Target) (daemon.ScaleState,
 }
 
 // Apply implements daemon.Scaler.
-func (s Scaler) Apply(ctx context.Context, t *config.Target, d scaler.Decision) error {
-	_, err := s.Writer.Apply(ctx, t.Object(), d)
-	return err
+func (s Scaler) Apply(ctx context.Context, t *config.Target, d scaler.Decision) (daemon.WriteReport, error) {
+	res, err := s.Writer.Apply(ctx, t.Object(), d)
+	return daemon.WriteReport{Conflicts: res.Conflicts}, err
 }
 
 // Restore implements daemon.Scaler.
-func (s Scaler) Restore(ctx context.Context, t *config.Target) error {
-	_, err := s.Writer.Restore(ctx, t.Object())
+func (s Scaler) Restore(ctx context.Context, t *config.Target) (daemon.WriteReport, error) {
+	res, err := s.Writer.Restore(ctx, t.Object())
 	if errors.Is(err, writer.ErrNotFound) {
-		return nil // nothing left to give back
+		return daemon.WriteReport{}, nil // nothing left to give back
 	}
-	return err
+	return daemon.WriteReport{Conflicts: res.Conflicts}, err
+}
+
+// Announce implements daemon.Scaler.
+func (s Scaler) Announce(ctx context.Context, t *config.Target, warning bool, reason, message string) error {
+	eventtype := corev1.EventTypeNormal
+	if warning {
+		eventtype = corev1.EventTypeWarning
+	}
+	return s.Writer.Announce(ctx, t.Object(), eventtype, reason, message)
+}
+
+// Signals reads a target's latency and GPU utilization from Prometheus and
+// its Ready replicas from the Deployment informer.
+type Signals struct {
+	Source    *promsrc.Source
+	Targets   ScaleTargets
+	Collector *capacity.Collector
+	// Stale is how old a sample may be and still count as now.
+	Stale time.Duration
+}
+
+// Signals implements daemon.SignalSource. Each signal is read on its own: a
+// query that fails leaves its value unknown and the others are still read.
+func (s Signals) Signals(ctx context.Context, t *config.Target, at time.Time) (daemon.Signals, error) {
+	out := daemon.NoSignals()
+	var errs []error
+	read := func(query string, into *float64) {
+		if query == "" {
+			return
+		}
+		v, err := s.latest(ctx, query, at, time.Duration(t.Forecast.Step))
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		*into = v
+	}
+	read(t.Queries.Latency, &out.Latency)
+	read(t.Queries.GPUUtilization, &out.GPUUtilization)
+	read(t.Queries.QueueDepth, &out.QueueDepth)
+	name, err := s.Targets.Deployment(ctx, t)
+	if err == nil {
+		out.ReadyReplicas, err = s.Collector.ReadyReplicas(t.Namespace, name)
+	}
+	if err != nil {
+		out.ReadyReplicas = -1
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// latest reads a query's newest value; one older than Stale is unknown
+// (NaN) rather than an error: a latency series goes quiet when no request
+// completes, which is not a fault.
+func (s Signals) latest(ctx context.Context, query string, at time.Time, step time.Duration) (float64, error) {
+	sample, err := s.Source.Latest(ctx, query, at, min(step, 15*time.Second))
+	if errors.Is(err, promsrc.ErrNoData) {
+		return math.NaN(), nil
+	}
+	if err != nil {
+		return math.NaN(), err
+	}
+	if at.Sub(sample.Time) > s.Stale {
+		return math.NaN(), nil
+	}
+	return sample.Value, nil
 }

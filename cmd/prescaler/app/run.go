@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -59,6 +60,9 @@ func newRunCommand() *cobra.Command {
 			log, err := newLogger(cmd.ErrOrStderr(), f.logFormat, f.logLevel)
 			if err != nil {
 				return err
+			}
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(daemon.GCPercent)
 			}
 			r, err := newRunner(ctx, f, log)
 			if err != nil {
@@ -158,6 +162,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 		Capacity: adapters.Capacity{Targets: targets, Collector: capColl},
 		Startup:  adapters.Startup{Targets: targets, Recorder: recorder, Window: 6 * time.Hour, MinSamples: 3, Now: time.Now},
 		Scaler:   adapters.Scaler{Writer: w},
+		Signals:  adapters.Signals{Source: src, Targets: targets, Collector: capColl, Stale: 2 * time.Minute},
 		Metrics:  daemon.NewMetrics(r.registry),
 		Log:      log,
 		Lag:      f.lag,
