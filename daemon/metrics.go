@@ -44,6 +44,8 @@ type Metrics struct {
 	demoted         *prometheus.GaugeVec
 	demotions       *prometheus.CounterVec
 	conflicts       *prometheus.CounterVec
+	replicas        *prometheus.GaugeVec
+	readyReplicas   *prometheus.GaugeVec
 }
 
 // NewMetrics creates and registers the daemon's metrics.
@@ -55,7 +57,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		forecast: gauge("forecast_demand_per_minute",
 			"Forecast demand in requests per minute: the next step's mean, and the configured quantile's peak over the lead time.",
 			labelTarget, labelStatistic),
-		demand: gauge("demand_per_minute", "The newest observed step of demand, in requests per minute.", labelTarget),
+		replicas:      gauge("replicas", "The scale target's replica count, as the HPA set it.", labelTarget),
+		readyReplicas: gauge("ready_replicas", "The scale target's Ready replicas (-1: unknown).", labelTarget),
+		demand:        gauge("demand_per_minute", "The newest observed step of demand, in requests per minute.", labelTarget),
 		capacityPer: gauge("replica_capacity_per_minute",
 			"Requests per minute one Ready replica serves within the SLO, as used by the decision.", labelTarget),
 		capacityLearned: gauge("replica_capacity_learned",
@@ -89,7 +93,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.forecast, m.floor, m.wouldWrite, m.needed, m.reason, m.leadTime, m.capacity, m.dataFresh,
 		m.errors, m.writeErrors, m.loopDuration, m.demand, m.capacityPer, m.capacityLearned, m.forecastError,
-		m.shortShare, m.sloBreach, m.shortTotal, m.demoted, m.demotions, m.conflicts)
+		m.shortShare, m.sloBreach, m.shortTotal, m.demoted, m.demotions, m.conflicts, m.replicas, m.readyReplicas)
 	return m
 }
 
@@ -143,6 +147,8 @@ func (m *Metrics) recordHealth(o Outcome) {
 	if !math.IsNaN(o.Demand) {
 		m.demand.WithLabelValues(t).Set(o.Demand)
 	}
+	m.replicas.WithLabelValues(t).Set(float64(o.Replicas))
+	m.readyReplicas.WithLabelValues(t).Set(float64(o.Signals.ReadyReplicas))
 	m.capacityPer.WithLabelValues(t).Set(o.ReplicaCapacity)
 	m.capacityLearned.WithLabelValues(t).Set(boolGauge(o.CapacityLearned))
 	m.forecastError.WithLabelValues(t).Set(o.Health.WAPE)
@@ -172,7 +178,7 @@ func boolGauge(b bool) float64 {
 func (m *Metrics) forget(target string) {
 	match := prometheus.Labels{labelTarget: target}
 	for _, v := range []*prometheus.GaugeVec{m.forecast, m.floor, m.wouldWrite, m.needed, m.reason, m.leadTime, m.capacity,
-		m.dataFresh, m.demand, m.capacityPer, m.capacityLearned, m.forecastError, m.shortShare, m.sloBreach, m.demoted} {
+		m.dataFresh, m.replicas, m.readyReplicas, m.demand, m.capacityPer, m.capacityLearned, m.forecastError, m.shortShare, m.sloBreach, m.demoted} {
 		v.DeletePartialMatch(match)
 	}
 	for _, v := range []*prometheus.CounterVec{m.errors, m.writeErrors, m.shortTotal, m.demotions, m.conflicts} {

@@ -67,6 +67,8 @@ type Outcome struct {
 	LeadForecast predictor.Forecast
 	// Conflicts counts writes refused with 409 Conflict and retried.
 	Conflicts int
+	// Replicas is the scale target's replica count (what the HPA set).
+	Replicas int32
 }
 
 // stepMinutes converts per-step demand to per-minute.
@@ -164,6 +166,7 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 		return out
 	}
 	t.restored = false
+	out.Replicas = state.CurrentReplicas
 	var newSteps int
 	out.DataFresh, newSteps = t.feed(ctx, src.demand, now, src.lag, &out)
 	out.Demand = t.lastDemand

@@ -35,6 +35,7 @@ import (
 	"github.com/prescaler/prescaler/config"
 	"github.com/prescaler/prescaler/daemon"
 	"github.com/prescaler/prescaler/daemon/adapters"
+	"github.com/prescaler/prescaler/internal/version"
 	"github.com/prescaler/prescaler/writer"
 )
 
@@ -115,6 +116,28 @@ type runner struct {
 
 func (r *runner) leading() bool { return r.leader.Load() }
 
+// leaderGauge exports whether this process runs the loop, so that "no
+// replica leads" and "two replicas lead" are both visible.
+func (r *runner) leaderGauge() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "prescaler", Name: "leader",
+		Help: "1 while this process runs the control loop (holds the Lease, or leader election is off)."},
+		func() float64 {
+			if r.leading() {
+				return 1
+			}
+			return 0
+		})
+}
+
+// buildInfo is the usual constant 1 gauge carrying the build's version.
+func buildInfo() prometheus.Collector {
+	v := version.Get()
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "prescaler", Name: "build_info",
+		Help:        "1, labelled with the running build's version, commit and Go version.",
+		ConstLabels: prometheus.Labels{"version": v.Version, "commit": v.Commit, "goversion": v.GoVersion}},
+		func() float64 { return 1 })
+}
+
 func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, error) {
 	cfg, err := config.Load(f.configPath)
 	if err != nil {
@@ -138,7 +161,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	r.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "config_reloads_total",
 		Help: "Config file reloads by result: success (applied) or failure (rejected, the last good config stays)."}, []string{"result"})
-	r.registry.MustRegister(r.reloads)
+	r.registry.MustRegister(r.reloads, r.leaderGauge(), buildInfo())
 
 	src, err := promsrc.New(cfg.Prometheus, log)
 	if err != nil {
