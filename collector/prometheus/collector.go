@@ -243,7 +243,7 @@ func (c *Collector) read(ctx context.Context, first, last time.Time) (Series, er
 			err = fmt.Errorf("demand query read %s, want %d steps of %s from %s", s, want, c.step, first.Format(time.RFC3339))
 		}
 	}
-	c.opts.Metrics.observe(c.target, QueryDemand, c.opts.Clock().Sub(begin).Seconds(), err)
+	c.opts.Metrics.ObserveQuery(c.target, QueryDemand, c.opts.Clock().Sub(begin).Seconds(), err)
 	return s, err
 }
 
@@ -251,7 +251,7 @@ func (c *Collector) read(ctx context.Context, first, last time.Time) (Series, er
 func (c *Collector) latest(ctx context.Context, o optionalQuery, now time.Time) Reading {
 	begin := c.opts.Clock()
 	s, err := c.src.Latest(ctx, o.query, now, c.step)
-	c.opts.Metrics.observe(c.target, o.name, c.opts.Clock().Sub(begin).Seconds(), err)
+	c.opts.Metrics.ObserveQuery(c.target, o.name, c.opts.Clock().Sub(begin).Seconds(), err)
 	if err != nil {
 		return Reading{Err: err}
 	}

@@ -92,7 +92,10 @@ func (m *Metrics) DeleteTarget(target string) {
 	m.backfilled.DeletePartialMatch(l)
 }
 
-func (m *Metrics) observe(target, query string, seconds float64, err error) {
+// ObserveQuery records one query of a target (query is one of the Query*
+// names): its duration, and its failure or empty answer. A nil Metrics
+// records nothing.
+func (m *Metrics) ObserveQuery(target, query string, seconds float64, err error) {
 	if m == nil {
 		return
 	}

@@ -31,12 +31,18 @@ import (
 // sum(rate(requests_total[1m])) * 60 with the range equal to the step); a
 // step [s, s+step) is the value evaluated at its end, times the step's
 // minutes, so the forecaster sees requests per step.
-type Demand struct{ Source *promsrc.Source }
+type Demand struct {
+	Source *promsrc.Source
+	// Metrics records each query's duration and outcome; nil records none.
+	Metrics *promsrc.Metrics
+}
 
 // Steps implements daemon.DemandSource.
 func (d Demand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]float64, error) {
 	step := time.Duration(t.Forecast.Step)
+	start := time.Now()
 	series, err := d.Source.Range(ctx, t.Queries.Demand, from.Add(step), to, step)
+	d.Metrics.ObserveQuery(t.Name, promsrc.QueryDemand, time.Since(start).Seconds(), err)
 	if err != nil && !errors.Is(err, promsrc.ErrNoData) {
 		return nil, err
 	}
@@ -179,6 +185,8 @@ type Signals struct {
 	Collector *capacity.Collector
 	// Stale is how old a sample may be and still count as now.
 	Stale time.Duration
+	// Metrics records each query's duration and outcome; nil records none.
+	Metrics *promsrc.Metrics
 }
 
 // Signals implements daemon.SignalSource. Each signal is read on its own: a
@@ -186,20 +194,22 @@ type Signals struct {
 func (s Signals) Signals(ctx context.Context, t *config.Target, at time.Time) (daemon.Signals, error) {
 	out := daemon.NoSignals()
 	var errs []error
-	read := func(query string, into *float64) {
+	read := func(query, name string, into *float64) {
 		if query == "" {
 			return
 		}
+		start := time.Now()
 		v, err := s.latest(ctx, query, at, time.Duration(t.Forecast.Step))
+		s.Metrics.ObserveQuery(t.Name, name, time.Since(start).Seconds(), err)
 		if err != nil {
 			errs = append(errs, err)
 			return
 		}
 		*into = v
 	}
-	read(t.Queries.Latency, &out.Latency)
-	read(t.Queries.GPUUtilization, &out.GPUUtilization)
-	read(t.Queries.QueueDepth, &out.QueueDepth)
+	read(t.Queries.Latency, promsrc.QueryLatency, &out.Latency)
+	read(t.Queries.GPUUtilization, promsrc.QueryGPUUtilization, &out.GPUUtilization)
+	read(t.Queries.QueueDepth, promsrc.QueryQueueDepth, &out.QueueDepth)
 	name, err := s.Targets.Deployment(ctx, t)
 	if err == nil {
 		out.ReadyReplicas, err = s.Collector.ReadyReplicas(t.Namespace, name)

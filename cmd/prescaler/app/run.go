@@ -167,6 +167,10 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
+	queryMetrics, err := promsrc.NewMetrics(r.registry)
+	if err != nil {
+		return nil, err
+	}
 	if r.informers, err = newInformerFactory(kube, f.namespace, cfg); err != nil {
 		return nil, err
 	}
@@ -181,14 +185,15 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	}
 	targets := adapters.ScaleTargets{Kube: kube, Dynamic: dyn}
 	r.daemon, err = daemon.New(cfg, daemon.Options{
-		Demand:   adapters.Demand{Source: src},
+		Demand:   adapters.Demand{Source: src, Metrics: queryMetrics},
 		Capacity: adapters.Capacity{Targets: targets, Collector: capColl},
 		Startup:  adapters.Startup{Targets: targets, Recorder: recorder, Window: 6 * time.Hour, MinSamples: 3, Now: time.Now},
 		Scaler:   adapters.Scaler{Writer: w},
-		Signals:  adapters.Signals{Source: src, Targets: targets, Collector: capColl, Stale: 2 * time.Minute},
-		Metrics:  daemon.NewMetrics(r.registry),
-		Log:      log,
-		Lag:      f.lag,
+		Signals: adapters.Signals{Source: src, Targets: targets, Collector: capColl, Stale: 2 * time.Minute,
+			Metrics: queryMetrics},
+		Metrics: daemon.NewMetrics(r.registry),
+		Log:     log,
+		Lag:     f.lag,
 	})
 	return r, err
 }
