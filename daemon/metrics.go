@@ -76,9 +76,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Demotions to reactive scaling and promotions back to forecasting."}, []string{labelTarget, "direction"}),
 		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "write_conflicts_total",
 			Help: "Writes refused with 409 Conflict (another writer changed the object between read and write) and retried."}, []string{labelTarget}),
-		floor:      gauge("floor_replicas", "The minReplicas prescaler last decided and wrote (active mode).", labelTarget),
-		wouldWrite: gauge("floor_would_write_replicas", "The minReplicas prescaler would write (shadow mode).", labelTarget),
-		needed:     gauge("needed_replicas", "The replicas the forecast asks for over the lead time, before any bound.", labelTarget),
+		floor: gauge("floor_replicas", "The minReplicas prescaler last decided and wrote (active mode).", labelTarget),
+		wouldWrite: gauge("floor_would_write_replicas",
+			"The minReplicas prescaler decided: written in active mode, only exported in shadow mode.", labelTarget),
+		needed: gauge("needed_replicas", "The replicas the forecast asks for over the lead time, before any bound.", labelTarget),
 		reason: gauge("decision_reason",
 			"1 for the rule or bound that shaped the last decision, 0 for the others.", labelTarget, labelReason),
 		leadTime:  gauge("lead_time_seconds", "The lead time used: the pods' start-up time.", labelTarget),
@@ -101,18 +102,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) record(o Outcome) {
 	t := o.Target
 	m.errors.WithLabelValues(t).Add(float64(len(o.Errs)))
-	if o.WriteErr != nil {
-		m.writeErrors.WithLabelValues(t).Inc()
-	}
+	m.writeErrors.WithLabelValues(t).Add(boolGauge(o.WriteErr != nil))
 	m.conflicts.WithLabelValues(t).Add(float64(o.Conflicts))
 	if o.Skipped != "" || o.Decision.Reason == "" {
 		return
 	}
 	m.recordHealth(o)
 	d := o.Decision
-	if o.Shadow {
-		m.wouldWrite.WithLabelValues(t).Set(float64(d.Floor))
-	} else if o.Wrote {
+	m.wouldWrite.WithLabelValues(t).Set(float64(d.Floor))
+	if o.Wrote {
 		m.floor.WithLabelValues(t).Set(float64(d.Floor))
 	}
 	m.needed.WithLabelValues(t).Set(float64(d.Needed))
@@ -154,17 +152,13 @@ func (m *Metrics) recordHealth(o Outcome) {
 	m.forecastError.WithLabelValues(t).Set(o.Health.WAPE)
 	m.shortShare.WithLabelValues(t).Set(o.Health.ShortShare)
 	m.sloBreach.WithLabelValues(t).Set(boolGauge(o.SLOBreach))
-	if o.ForecastShort {
-		m.shortTotal.WithLabelValues(t).Inc()
-	}
+	// Counters are created at zero, so that rate() and increase() see their
+	// first event.
+	m.shortTotal.WithLabelValues(t).Add(boolGauge(o.ForecastShort))
 	m.demoted.WithLabelValues(t).Set(boolGauge(o.Demoted))
-	if o.DemotionChange != "" {
-		direction := "promote"
-		if o.Demoted {
-			direction = "demote"
-		}
-		m.demotions.WithLabelValues(t, direction).Inc()
-	}
+	changed := o.DemotionChange != ""
+	m.demotions.WithLabelValues(t, "demote").Add(boolGauge(changed && o.Demoted))
+	m.demotions.WithLabelValues(t, "promote").Add(boolGauge(changed && !o.Demoted))
 }
 
 func boolGauge(b bool) float64 {

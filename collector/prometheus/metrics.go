@@ -100,12 +100,15 @@ func (m *Metrics) ObserveQuery(target, query string, seconds float64, err error)
 		return
 	}
 	m.queryDuration.WithLabelValues(target, query).Observe(seconds)
+	// Both counters exist from the first query, at zero until they count.
+	failed := m.queryErrors.WithLabelValues(target, query)
+	empty := m.emptyResults.WithLabelValues(target, query)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNoData):
-		m.emptyResults.WithLabelValues(target, query).Inc()
+		empty.Inc()
 	default:
-		m.queryErrors.WithLabelValues(target, query).Inc()
+		failed.Inc()
 	}
 }
 

@@ -161,6 +161,8 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	r.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "config_reloads_total",
 		Help: "Config file reloads by result: success (applied) or failure (rejected, the last good config stays)."}, []string{"result"})
+	r.reloads.WithLabelValues("success")
+	r.reloads.WithLabelValues("failure")
 	r.registry.MustRegister(r.reloads, r.leaderGauge(), buildInfo())
 
 	src, err := promsrc.New(cfg.Prometheus, log)
