@@ -42,6 +42,8 @@ import (
 type runFlags struct {
 	configPath string
 	kubeconfig string
+	kubeQPS    float32
+	kubeBurst  int
 	logFormat  string
 	logLevel   string
 	lag        time.Duration
@@ -75,6 +77,11 @@ func newRunCommand() *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringVar(&f.configPath, "config", "", "configuration file (YAML; see docs/config.md)")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; empty: in-cluster configuration")
+	// A loop reads each target's object and may write it and an Event: about
+	// three calls per target. client-go's default of 5 per second would cap
+	// a 15-second loop near 25 targets.
+	fs.Float32Var(&f.kubeQPS, "kube-api-qps", 50, "sustained requests per second to the Kubernetes API")
+	fs.IntVar(&f.kubeBurst, "kube-api-burst", 100, "burst of requests to the Kubernetes API")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&f.lag, "scrape-lag", 15*time.Second, "read a demand step this long after it ends, so its scrapes have arrived")
@@ -148,6 +155,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
 	}
 	restCfg.UserAgent = "prescaler"
+	restCfg.QPS, restCfg.Burst = f.kubeQPS, f.kubeBurst
 	kube, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return nil, err
