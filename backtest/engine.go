@@ -455,7 +455,8 @@ type forecastPlanner struct {
 
 func newForecastPlanner(opts Options) (*forecastPlanner, error) {
 	stepMin := int(opts.Step / time.Minute)
-	horizon := scaler.ForecastSteps(opts.Step, opts.Startup, opts.Guard)
+	// Decisions fall anywhere inside a step: up to one step elapsed.
+	horizon := scaler.ForecastSteps(opts.Step, opts.Step, opts.Startup, opts.Guard)
 	roll, err := predictor.NewRolling(predictor.RollingOptions{
 		Options: predictor.Options{Period: int(opts.Season / opts.Step), Period2: int(opts.Season2 / opts.Step),
 			Horizon: horizon, Clip: 5},
@@ -473,6 +474,7 @@ func (f *forecastPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, f
 	model := f.roll.Model()
 	in := scaler.Inputs{
 		StepLength: s.opts.Step, Lead: s.opts.Startup, Guard: s.opts.Guard,
+		Elapsed:         time.Duration(m%f.stepMin) * time.Minute, // since the last complete step
 		ReplicaCapacity: s.opts.ReplicaCapacity * s.opts.FloorUtilization,
 		UserMinReplicas: s.opts.MinReplicas, MaxReplicas: s.opts.MaxReplicas, CurrentFloor: f.floor,
 		CurrentReplicas: s.cluster.Replicas(), CapacityReplicas: s.maxSchedulable(),

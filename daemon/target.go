@@ -106,7 +106,8 @@ func newTarget(cfg config.Target) (*target, error) {
 		Options: predictor.Options{
 			Period:  int(time.Duration(cfg.Forecast.Season) / step),
 			Period2: int(time.Duration(cfg.Forecast.Season2) / step),
-			Horizon: scaler.ForecastSteps(step, lead, time.Duration(cfg.ScaleDown.Stabilization)),
+			// Calibrated through the usual decision: one step elapsed.
+			Horizon: scaler.ForecastSteps(step, step, lead, time.Duration(cfg.ScaleDown.Stabilization)),
 			Clip:    5,
 		},
 		Window:     int(time.Duration(cfg.Forecast.History) / step),
@@ -176,6 +177,10 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	out.Capacity = t.capacity(ctx, src.capacity, state, &out)
 	out.ReplicaCapacity, out.CapacityLearned = t.replicaCapacity()
 	in := t.inputs(state, out)
+	if out.DataFresh {
+		// The forecast starts at the end of the last step read.
+		in.Elapsed = now.Sub(t.next)
+	}
 	in.Forecast, in.DataOK = t.forecast(in, out.DataFresh)
 	out.Forecast = in.Forecast
 	out.LeadForecast = t.leadForecast(in)
@@ -299,7 +304,7 @@ func (t *target) forecast(in scaler.Inputs, fresh bool) ([]scaler.Step, bool) {
 	if model == nil {
 		return nil, false
 	}
-	steps := make([]scaler.Step, scaler.ForecastSteps(in.StepLength, in.Lead, in.Guard))
+	steps := make([]scaler.Step, scaler.ForecastSteps(in.StepLength, in.Elapsed, in.Lead, in.Guard))
 	for h := range steps {
 		q, err := model.Quantile(h+1, t.cfg.Forecast.Quantile)
 		if err != nil {

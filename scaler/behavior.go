@@ -114,9 +114,9 @@ const (
 // behavior plans the behavior to write for decision d: the user's own, with
 // the scale-up direction opened ahead of a ramp and the scale-down
 // stabilization stretched while demand is forecast to return.
-func (in Inputs) behavior(d Decision, lead, guard int) *Behavior {
+func (in Inputs) behavior(d Decision, raise, hold int) *Behavior {
 	rampDue := d.RampDue
-	returns := in.replicasFor(in.peakPerMinute(lead+guard)) > in.replicasFor(in.peakPerMinute(1))
+	returns := in.replicasFor(in.peakPerMinute(hold)) > in.replicasFor(in.peakPerMinute(1))
 	if !rampDue && !returns {
 		return in.UserBehavior
 	}
@@ -130,7 +130,7 @@ func (in Inputs) behavior(d Decision, lead, guard int) *Behavior {
 			SelectPolicy:               SelectMax,
 			Policies: []Policy{
 				{Type: PercentPolicy, Value: 100, PeriodSeconds: policyPeriodSeconds},
-				{Type: PodsPolicy, Value: max(defaultScaleUpPods, in.rampPodsPerPeriod(lead)), PeriodSeconds: policyPeriodSeconds},
+				{Type: PodsPolicy, Value: max(defaultScaleUpPods, in.rampPodsPerPeriod(raise)), PeriodSeconds: policyPeriodSeconds},
 			},
 		}
 	}
@@ -142,10 +142,10 @@ func (in Inputs) behavior(d Decision, lead, guard int) *Behavior {
 
 // rampPodsPerPeriod is the steepest rise of the replicas the forecast needs
 // within the lead time, in pods per policy period.
-func (in Inputs) rampPodsPerPeriod(lead int) int32 {
+func (in Inputs) rampPodsPerPeriod(raise int) int32 {
 	steepest := 0.0
 	prev := in.Forecast[0].Upper
-	for _, s := range in.Forecast[1:lead] {
+	for _, s := range in.Forecast[1:raise] {
 		steepest = math.Max(steepest, s.Upper-prev)
 		prev = s.Upper
 	}

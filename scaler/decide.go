@@ -49,6 +49,11 @@ type Inputs struct {
 	// Guard is how long the forecast must stay low before the floor comes down
 	// (the scale-down stabilization window).
 	Guard time.Duration
+	// Elapsed is how long ago the forecast's first step began. A forecast is
+	// made at the end of the last complete step, so a decision taken later
+	// (the daemon reads a step a scrape lag after it ends, and loops several
+	// times per step) is part-way into it. 0 at a step boundary.
+	Elapsed time.Duration
 	// ReplicaCapacity is the requests per minute one Ready replica serves at
 	// its target.
 	ReplicaCapacity float64
@@ -111,9 +116,9 @@ func Decide(in Inputs) Decision {
 	if err := in.validate(); err != nil {
 		return fallback(in, err.Error())
 	}
-	lead, guard := in.steps(in.Lead), in.steps(in.Guard)
-	raisePeak := in.peakPerMinute(lead)
-	holdPeak := in.peakPerMinute(lead + guard)
+	raise, hold := in.raiseSteps(), in.holdSteps()
+	raisePeak := in.peakPerMinute(raise)
+	holdPeak := in.peakPerMinute(hold)
 	raiseTo := in.replicasFor(raisePeak)
 	holdAt := in.replicasFor(holdPeak)
 
@@ -130,7 +135,7 @@ func Decide(in Inputs) Decision {
 		d.lower(in, current, holdAt, holdPeak)
 	}
 	d.applyBounds(in)
-	d.Behavior = in.behavior(d, lead, guard)
+	d.Behavior = in.behavior(d, raise, hold)
 	if d.Message == "" {
 		d.Message = fmt.Sprintf("forecast %.0f req/min over the next %s needs %d replicas of %.0f req/min",
 			raisePeak, in.Lead, raiseTo, in.ReplicaCapacity)
@@ -202,11 +207,11 @@ func (in Inputs) validate() error {
 		return fmt.Errorf("forecast step %s must be positive", in.StepLength)
 	case !(in.ReplicaCapacity > 0) || math.IsInf(in.ReplicaCapacity, 0):
 		return fmt.Errorf("replica capacity %v must be a positive number", in.ReplicaCapacity)
-	case in.Lead < 0 || in.Guard < 0:
-		return fmt.Errorf("lead %s and guard %s must not be negative", in.Lead, in.Guard)
-	case len(in.Forecast) < ForecastSteps(in.StepLength, in.Lead, in.Guard):
-		return fmt.Errorf("forecast covers %d steps, lead %s plus guard %s need %d",
-			len(in.Forecast), in.Lead, in.Guard, ForecastSteps(in.StepLength, in.Lead, in.Guard))
+	case in.Lead < 0 || in.Guard < 0 || in.Elapsed < 0:
+		return fmt.Errorf("lead %s, guard %s and elapsed %s must not be negative", in.Lead, in.Guard, in.Elapsed)
+	case len(in.Forecast) < in.holdSteps():
+		return fmt.Errorf("forecast covers %d steps, %s elapsed plus lead %s plus guard %s need %d",
+			len(in.Forecast), in.Elapsed, in.Lead, in.Guard, in.holdSteps())
 	}
 	for i, s := range in.Forecast {
 		if math.IsNaN(s.Upper) || math.IsInf(s.Upper, 0) || s.Upper < 0 {
@@ -216,17 +221,25 @@ func (in Inputs) validate() error {
 	return nil
 }
 
-// steps is the number of forecast steps that cover d, at least one.
-func (in Inputs) steps(d time.Duration) int { return stepsCovering(d, in.StepLength) }
+// raiseSteps is how many forecast steps the floor must cover now: every
+// step that begins before the replicas asked for now are Ready, Elapsed +
+// Lead after the forecast's origin, and the step they become Ready in — the
+// one they are asked for.
+func (in Inputs) raiseSteps() int { return stepsThrough(in.Elapsed+in.Lead, in.StepLength) }
 
-func stepsCovering(d, step time.Duration) int {
-	return max(1, int(math.Ceil(float64(d)/float64(step))))
-}
+// holdSteps is how many forecast steps the floor must cover before it comes
+// down: through the lead time and the guard window after it.
+func (in Inputs) holdSteps() int { return stepsThrough(in.Elapsed+in.Lead+in.Guard, in.StepLength) }
 
-// ForecastSteps is how many forecast steps Decide reads: those covering the
-// lead time, then those covering the guard window after it.
-func ForecastSteps(step, lead, guard time.Duration) int {
-	return stepsCovering(lead, step) + stepsCovering(guard, step)
+// stepsThrough is the number of steps from the origin through the one that
+// holds the instant d after it.
+func stepsThrough(d, step time.Duration) int { return int(d/step) + 1 }
+
+// ForecastSteps is how many forecast steps Decide reads: through the lead
+// time and the guard window, counted from the origin of a forecast made
+// elapsed ago.
+func ForecastSteps(step, elapsed, lead, guard time.Duration) int {
+	return stepsThrough(elapsed+lead+guard, step)
 }
 
 // peakPerMinute is the largest upper quantile over the first n steps, in

@@ -55,9 +55,16 @@ func TestDecide(t *testing.T) {
 		{"ramp within the lead time raises now", func(in *Inputs) {
 			in.Forecast = withPeak(10, 500, 850, 2, 4) // step 3 of the 3-minute lead
 		}, 9, ReasonForecast, true},
+		{"the step new pods become Ready in raises now", func(in *Inputs) {
+			in.Forecast = withPeak(10, 500, 850, 3, 5) // from 3 to 5 minutes ahead
+		}, 9, ReasonForecast, true},
 		{"ramp beyond the lead time waits", func(in *Inputs) {
-			in.Forecast = withPeak(10, 500, 850, 3, 5) // 4 minutes ahead: not yet
+			in.Forecast = withPeak(10, 500, 850, 4, 6) // from 4 minutes ahead: not yet
 		}, 5, ReasonForecast, false},
+		{"elapsed time brings a ramp within reach", func(in *Inputs) {
+			in.Elapsed = 75 * time.Second // a scrape lag and most of a step: pods Ready at 4:15
+			in.Forecast = withPeak(10, 500, 850, 4, 6)
+		}, 9, ReasonForecast, true},
 		{"upper quantile, not the mean, sizes the floor", func(in *Inputs) {
 			in.Forecast = flat(10, 500)
 			in.Forecast[0].Upper = 610

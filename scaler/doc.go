@@ -10,18 +10,20 @@
 // # The floor
 //
 // A pod asked for now serves only after its start-up time (the lead time L),
-// so the floor must already cover the demand of the next L. With q_h the
-// configured upper quantile of the h-step demand forecast and c the requests
-// one Ready replica serves per minute at its target,
+// so the floor must already cover the demand until then, the step in which
+// it becomes Ready included. With q_h the configured upper quantile of the
+// h-step demand forecast, c the requests one Ready replica serves per minute
+// at its target, and E the time elapsed since the forecast's origin (the end
+// of the last complete step),
 //
-//	raise to   ⌈ max_{h ≤ L} q_h / c ⌉
+//	raise to   ⌈ max_{h ≤ ⌊(E+L)/step⌋+1} q_h / c ⌉
 //
 // at once: a ramp due within the lead time is covered now, since waiting means
 // the pods arrive late. Lowering is the risky direction (the pods given up
 // take L to come back), so the floor comes down only to what covers the
 // forecast over L plus the scale-down guard window G,
 //
-//	lower to   ⌈ max_{h ≤ L+G} q_h / c ⌉
+//	lower to   ⌈ max_{h ≤ ⌊(E+L+G)/step⌋+1} q_h / c ⌉
 //
 // and by at most a bounded share per decision. The result is bounded below by
 // the user's own minReplicas (prescaler never goes below what the user

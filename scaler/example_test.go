@@ -20,11 +20,11 @@ func ExampleDecide() {
 	moments := []struct {
 		name          string
 		floor, pods   int32
-		upperQuantile []float64 // the 0.9 quantile of demand per step, next 8 minutes
+		upperQuantile []float64 // the 0.9 quantile of demand per step, next 9 minutes
 	}{
-		{"07:55 ramp ahead", 2, 3, []float64{140, 170, 230, 260, 280, 300, 310, 320}},
-		{"08:10 peak beyond the GPUs", 6, 6, []float64{380, 420, 460, 470, 450, 430, 400, 380}},
-		{"09:30 demand falling", 8, 8, []float64{210, 190, 170, 160, 150, 150, 140, 130}},
+		{"07:55 ramp ahead", 2, 3, []float64{140, 170, 230, 260, 280, 300, 310, 320, 320}},
+		{"08:10 peak beyond the GPUs", 6, 6, []float64{380, 420, 460, 470, 450, 430, 400, 380, 360}},
+		{"09:30 demand falling", 8, 8, []float64{210, 190, 170, 160, 150, 150, 140, 130, 120}},
 	}
 	for _, m := range moments {
 		in := base
@@ -36,8 +36,8 @@ func ExampleDecide() {
 		fmt.Printf("%s: floor %d → %d (%s), needed %d\n  %s\n  behavior %s\n", m.name, m.floor, d.Floor, d.Reason, d.Needed, d.Message, d.Behavior)
 	}
 	// Output:
-	// 07:55 ramp ahead: floor 2 → 5 (forecast), needed 5
-	//   forecast 230 req/min over the next 3m0s needs 5 replicas of 50 req/min
+	// 07:55 ramp ahead: floor 2 → 6 (forecast), needed 6
+	//   forecast 260 req/min over the next 3m0s needs 6 replicas of 50 req/min
 	//   behavior up{stabilization=0s select=Max 100%/15s 4pods/15s} down{stabilization=300s}
 	// 08:10 peak beyond the GPUs: floor 6 → 8 (gpu_capacity), needed 10
 	//   free GPUs can run 8 replicas, the forecast asks for 10
