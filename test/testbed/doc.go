@@ -12,8 +12,8 @@
 //
 // The binaries are built from source with the go command, once, by Build:
 // each upstream project has its own tools module under test/tools (kube,
-// etcd, kwok, prometheus), so their dependency graphs never meet each other
-// or prescaler's. The kube tools module requires k8s.io/kubernetes and
+// etcd, kwok, prometheus, and helm, which deploy/'s tests run on the chart),
+// so their dependency graphs never meet each other or prescaler's. The kube tools module requires k8s.io/kubernetes and
 // replaces every k8s.io staging module it lists with the published v0.x tag.
 // The result is cached in $HOME/.cache/prescaler/<key>/bin (os.UserCacheDir),
 // where the key names every tool version and the Go version and ends in a
@@ -50,7 +50,9 @@
 // kwok manages the nodes carrying the label kwok.x-k8s.io/node=fake
 // (AddNode sets it) with kwok's own "fast" node, "heartbeat" node and "fast"
 // pod stages: nodes become Ready and heartbeat every 20-45s, bound pods become
-// Running and Ready at once.
+// Running and Ready at once. With Options.DelayedPodReady, a pod annotated
+// with PodReadyDelayAnnotation ("20s") becomes Ready that long after it is
+// bound instead, so start-up time can be part of a test or a demo.
 //
 // Prometheus keeps data for Options.Prometheus.Retention (ten years by
 // default, so backfilled history survives) and has the admin API, lifecycle
@@ -58,6 +60,41 @@
 // and turned into TSDB blocks by `promtool tsdb create-blocks-from
 // openmetrics` before Prometheus starts (Options.Prometheus.History) or
 // while it is stopped (Env.BackfillPrometheus).
+//
+// # KEDA (optional)
+//
+// Env.StartKEDA runs the real KEDA operator (keda-operator, from
+// github.com/kedacore/keda/v2 at the version test/tools/keda pins) against
+// the testbed, so a test can watch KEDA turn a ScaledObject's
+// spec.minReplicaCount into its HPA's minReplicas (keda-hpa-<name>). It
+// installs what KEDA's manifests install: every KEDA CRD (ScaledObject,
+// ScaledJob, TriggerAuthentication, ClusterTriggerAuthentication,
+// CloudEventSource, ClusterCloudEventSource), the keda namespace, the
+// keda-operator service account and KEDA's own ClusterRole, Role and
+// bindings; the operator authenticates with a client certificate for that
+// service account's user and groups, so it runs with exactly the RBAC of a
+// real install. Leader election, certificate rotation and the metrics
+// endpoint are off, its probe and gRPC ports are free loopback ports, and
+// its gRPC certificates come from the testbed's CA. Only the operator runs:
+// no metrics adapter (KEDA's HPAs cannot read their External metrics but
+// enforce their bounds, as above) and no admission webhooks. Stop stops it
+// with the rest; its log is Dir/logs/keda-operator.log.
+//
+// Its binary is not part of Build, so the testbed's cold build does not
+// grow: KEDA links every scaler's SDK (cloud providers, databases, queues),
+// which downloads about 1.9 GB of modules and takes about 10 CPU-minutes
+// (18 minutes of wall time measured on a shared, loaded 2-core machine);
+// the binary is 170 MB. BuildKEDA builds it on demand into its own cache
+// folder, $HOME/.cache/prescaler/keda-<version>_<go>_<hash>/bin, with the
+// same lock and atomic rename, and copies KEDA's CRD and RBAC manifests
+// beside it (keda-config/), so the folder is self-contained. To opt in:
+// `go run ./test/testbed/cmd/testbed build -with keda` (seconds once the Go
+// build cache is warm). Tests that need it call RequireKEDA first: it skips
+// them under -short, with PRESCALER_TESTBED_KEDA=off, or when the operator is
+// not built and a cold build would outlast the test's deadline; with
+// PRESCALER_TESTBED_KEDA=on a missing operator is built whatever the
+// deadline. A PRESCALER_TESTBED_BIN folder that also holds keda-operator
+// and keda-config/ is used as is.
 //
 // # Processes
 //

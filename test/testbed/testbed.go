@@ -32,7 +32,8 @@ const (
 	Prometheus        Component = "prometheus"
 )
 
-var startOrder = []Component{Etcd, APIServer, ControllerManager, Scheduler, Kwok, Prometheus}
+// KEDA comes last: it is started on demand (Env.StartKEDA), never by Start.
+var startOrder = []Component{Etcd, APIServer, ControllerManager, Scheduler, Kwok, Prometheus, KEDA}
 
 // DefaultControllers are the kube-controller-manager controllers the testbed
 // runs: the HPA and the workload controllers it drives, the node lifecycle
@@ -74,6 +75,13 @@ type Options struct {
 
 	// Prometheus configures the Prometheus server.
 	Prometheus PrometheusOptions
+
+	// DelayedPodReady makes a pod annotated with PodReadyDelayAnnotation
+	// (and optionally PodReadyJitterAnnotation) become Ready that long after
+	// it is bound, like a model server loading its weights; until then it is
+	// scheduled, holds its GPU and stays Pending. Pods without the annotation
+	// are Ready at once, as without this option.
+	DelayedPodReady bool
 
 	// PodMetrics, when set, is served as the custom metrics API
 	// (custom.metrics.k8s.io/v1beta2, registered as an APIService) from the
@@ -406,6 +414,11 @@ func (e *Env) launch(ctx context.Context) error {
 	stages, err := kwokStageFiles(e.bins)
 	if err != nil {
 		return err
+	}
+	if e.opts.DelayedPodReady {
+		if stages, err = withDelayedPodReady(stages, filepath.Join(e.Dir, "kwok")); err != nil {
+			return err
+		}
 	}
 	kwokAddr := "127.0.0.1:" + strconv.Itoa(kwokPort)
 	kwokArgs := []string{

@@ -1,6 +1,7 @@
 // Command testbed builds and runs the prescaler test control plane.
 //
 //	go run ./test/testbed/cmd/testbed build        # build the binaries into the cache, print their folder
+//	go run ./test/testbed/cmd/testbed build -with keda  # also the optional KEDA operator (its folder on a second line)
 //	go run ./test/testbed/cmd/testbed up [flags]   # start a testbed, print its kubeconfig, run until Ctrl-C
 package main
 
@@ -27,7 +28,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) error {
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	usage := errors.New("usage: testbed build | testbed up [-nodes N] [-gpus G] [-hpa-sync D] [-keep]")
+	usage := errors.New("usage: testbed build [-with keda] | testbed up [-nodes N] [-gpus G] [-hpa-sync D] [-keep]")
 	if len(args) == 0 {
 		return usage
 	}
@@ -36,8 +37,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "build":
 		fs := flag.NewFlagSet("build", flag.ContinueOnError)
+		with := fs.String("with", "", "optional component to build too: keda")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
+		}
+		if *with != "" && *with != "keda" {
+			return fmt.Errorf("-with %q: the only optional component is keda", *with)
 		}
 		start := time.Now()
 		info, err := testbed.Build(ctx, testbed.BuildOptions{Logf: logf})
@@ -50,6 +55,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 			logf("testbed: binaries are up to date (%s)", info.Key)
 		}
 		fmt.Fprintln(stdout, info.Dir)
+		if *with == "keda" {
+			return buildKEDA(ctx, stdout, logf)
+		}
 		return nil
 	case "up":
 		fs := flag.NewFlagSet("up", flag.ContinueOnError)
@@ -84,4 +92,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 	default:
 		return usage
 	}
+}
+
+// buildKEDA builds the optional KEDA operator into its own cache folder.
+func buildKEDA(ctx context.Context, stdout io.Writer, logf func(string, ...any)) error {
+	start := time.Now()
+	info, err := testbed.BuildKEDA(ctx, testbed.BuildOptions{Logf: logf})
+	if err != nil {
+		return err
+	}
+	if info.Built {
+		logf("testbed: KEDA operator built in %s", time.Since(start).Round(time.Second))
+	} else {
+		logf("testbed: KEDA operator is up to date (%s)", info.Key)
+	}
+	fmt.Fprintln(stdout, info.Dir)
+	return nil
 }
