@@ -4,7 +4,9 @@ GO ?= go
 PKG := github.com/prescaler/prescaler
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
-BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# With SOURCE_DATE_EPOCH set (e.g. to the last commit's time, git log -1
+# --format=%ct), the stamped date is that instant, so builds are reproducible.
+BUILD_DATE ?= $(shell date -u $(if $(SOURCE_DATE_EPOCH),-d @$(SOURCE_DATE_EPOCH)) +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w \
 	-X $(PKG)/internal/version.Version=$(VERSION) \
 	-X $(PKG)/internal/version.Commit=$(COMMIT) \
@@ -18,20 +20,38 @@ export PRESCALER_TRACES := $(TRACES)
 CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 export CGO_CFLAGS
 
+# The container image (Dockerfile) and its tag.
+IMAGE ?= ghcr.io/prescaler/prescaler
+IMAGE_TAG ?= $(VERSION)
+DOCKER ?= docker
+
 BENCH_COUNT ?= 6
 BENCH_OUT ?= bench.txt
 
-.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean testbed
+.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean testbed image image-check demo
 
 all: build
 
 build: ## Build bin/prescaler
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/prescaler ./cmd/prescaler
 
+image: ## Build the container image $(IMAGE):$(IMAGE_TAG) (see Dockerfile)
+	$(DOCKER) build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg BUILD_DATE=$(BUILD_DATE) \
+		$(if $(SOURCE_DATE_EPOCH),--build-arg SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH)) -t $(IMAGE):$(IMAGE_TAG) .
+
+image-check: ## Run the Dockerfile's build stage without Docker and check the binary
+	VERSION=$(VERSION) COMMIT=$(COMMIT) BUILD_DATE=$(BUILD_DATE) hack/image-build-check.sh
+
 test: lint testbed unit ## Everything CI runs
 
-testbed: ## Build the test control plane (etcd, kube-*, kwok, prometheus) into ~/.cache/prescaler, once per version set
-	$(GO) run ./test/testbed/cmd/testbed build
+testbed: ## Build the test control plane (etcd, kube-*, kwok, prometheus, helm, the KEDA operator) into ~/.cache/prescaler, once per version set
+	$(GO) run ./test/testbed/cmd/testbed build -with keda
+
+# Flags for the demo, e.g. make demo DEMO_FLAGS="--days 0.5 --speed 100ms".
+DEMO_FLAGS ?=
+
+demo: testbed ## See it run: a compressed day of traffic on a real control plane, prescaler beside the HPA (docs/demo.md)
+	CGO_ENABLED=0 $(GO) run ./demo $(DEMO_FLAGS)
 
 unit: ## Unit tests (race detector on) plus real-trace tests
 	@test -d "$(TRACES)" || { echo "traces folder $(TRACES) is missing (set TRACES=...)"; exit 1; }

@@ -37,12 +37,16 @@ import (
 	"github.com/prescaler/prescaler/test/testbed"
 )
 
-// The install's RBAC on the real control plane. The prescaler binary runs
-// with the Deployment's own arguments and nothing but its ServiceAccount's
-// token (leader election on, the Lease in its own namespace): it leads,
-// writes the floor and records Events, and nothing it or client-go logs is
-// forbidden. Secrets, Deployment writes and, in the namespace-scoped install,
-// other namespaces are refused by real calls with the same token.
+// The install's RBAC on the real control plane, for each of the four
+// installs in turn: kustomize's cluster-wide and namespace-scoped ones, and
+// the Helm chart rendered with its defaults and with rbac.namespaced (every
+// object server-side applied: the RBAC ones for real, the others with dry
+// run). The prescaler binary runs with the Deployment's own arguments and
+// nothing but its ServiceAccount's token (leader election on, the Lease in
+// its own namespace): it leads, writes the floor and records Events, and
+// nothing it or client-go logs is forbidden. Secrets, Deployment writes and,
+// in the namespace-scoped installs, other namespaces are refused by real
+// calls with the same token.
 //
 // It runs the binary rather than the runner in process: the runner's
 // package links the NVML agent, whose lazily bound symbols cannot share a
@@ -57,39 +61,68 @@ func TestRBACInstallsRunPrescaler(t *testing.T) {
 	cfgPath, metricsURL := writeConfig(t, env.PrometheusURL)
 	admin := newApplier(t, env)
 
-	t.Run("cluster-wide", func(t *testing.T) {
-		admin.apply(ctx, t, ".")
-		kubeconfig, sa := serviceAccountClient(ctx, t, env)
-		runPrescaler(ctx, t, env, prescalerArgs(t, ".", bin, cfgPath, kubeconfig), metricsURL)
-		expectDenied(ctx, t, env, sa)
+	otherHPA(ctx, t, env.Client)
+	// The chart as `helm install prescaler deploy/helm/prescaler -n
+	// prescaler --create-namespace` renders it, plus that namespace.
+	var chart, chartNamespaced []*unstructured.Unstructured
+	if !t.Run("render the chart", func(t *testing.T) {
+		h := newHelm(t)
+		ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace",
+			"metadata": map[string]any{"name": "prescaler"}}}
+		chart = append([]*unstructured.Unstructured{ns}, h.template(t)...)
+		chartNamespaced = append([]*unstructured.Unstructured{ns}, h.template(t, fullValues()...)...)
+	}) {
+		t.FailNow()
+	}
+	// Without the Prometheus Operator's CRDs on the testbed: the chart's
+	// monitors are left out, as on such a cluster.
+	chartNamespaced = slices.DeleteFunc(chartNamespaced, func(o *unstructured.Unstructured) bool {
+		return o.GroupVersionKind().Group == "monitoring.coreos.com"
 	})
 
-	t.Run("namespaced", func(t *testing.T) {
-		admin.apply(ctx, t, "namespaced")
-		kubeconfig, sa := serviceAccountClient(ctx, t, env)
-		otherHPA(ctx, t, env.Client)
-		// The deleted ClusterRoleBinding reaches the authorizer's cache
-		// within moments: wait for the first denial.
-		waitFor(ctx, t, "another namespace's HPA to be forbidden", func() (bool, error) {
-			_, err := sa.AutoscalingV2().HorizontalPodAutoscalers("other").Get(ctx, "other-hpa", metav1.GetOptions{})
-			return apierrors.IsForbidden(err), err
+	for _, c := range []struct {
+		name       string
+		objs       []*unstructured.Unstructured
+		namespaced bool
+	}{
+		{"kustomize cluster-wide", render(t, "."), false},
+		{"kustomize namespaced", render(t, "namespaced"), true},
+		{"chart cluster-wide", chart, false},
+		{"chart namespaced", chartNamespaced, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			admin.apply(ctx, t, c.objs)
+			kubeconfig, sa := serviceAccountClient(ctx, t, env)
+			// A deleted or new binding reaches the authorizer's cache within
+			// moments: wait until the targets' grant has its scope.
+			waitFor(ctx, t, "another namespace's HPA to be in or out of reach", func() (bool, error) {
+				_, err := sa.AutoscalingV2().HorizontalPodAutoscalers("other").Get(ctx, "other-hpa", metav1.GetOptions{})
+				if c.namespaced {
+					return apierrors.IsForbidden(err), err
+				}
+				return err == nil, err
+			})
+			if c.namespaced {
+				expectNamespaced(ctx, t, sa)
+			}
+			// The user's values back (as the admin), so that each run has a
+			// floor to write again.
+			if out, err := exec.CommandContext(ctx, bin, "restore", "--kubeconfig", env.Kubeconfig, "--config", cfgPath).CombinedOutput(); err != nil {
+				t.Fatalf("restore: %v\n%s", err, out)
+			}
+			runPrescaler(ctx, t, env, prescalerArgs(t, c.objs, bin, cfgPath, kubeconfig), metricsURL)
+			expectDenied(ctx, t, env, sa)
 		})
-		expectNamespaced(ctx, t, sa)
-		// The user's values back (as the admin), so the scoped run has a
-		// floor to write again.
-		if out, err := exec.CommandContext(ctx, bin, "restore", "--kubeconfig", env.Kubeconfig, "--config", cfgPath).CombinedOutput(); err != nil {
-			t.Fatalf("restore: %v\n%s", err, out)
-		}
-		runPrescaler(ctx, t, env, prescalerArgs(t, "namespaced", bin, cfgPath, kubeconfig), metricsURL)
-		expectDenied(ctx, t, env, sa)
-	})
+	}
 }
 
-// buildPrescaler builds the binary the image would hold.
+// buildPrescaler builds the binary the image would hold. -trimpath as the
+// Dockerfile's build: the compiled packages are then shared with
+// TestImageBuildCheck's builds instead of compiled a second time.
 func buildPrescaler(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "prescaler")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/prescaler/prescaler/cmd/prescaler").CombinedOutput()
+	out, err := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/prescaler/prescaler/cmd/prescaler").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -175,9 +208,9 @@ targets:
 
 // prescalerArgs is the command line of the rendered Deployment's container,
 // with the test's config file and kubeconfig.
-func prescalerArgs(t *testing.T, dir, bin, cfgPath, kubeconfig string) []string {
+func prescalerArgs(t *testing.T, objs []*unstructured.Unstructured, bin, cfgPath, kubeconfig string) []string {
 	t.Helper()
-	args := slices.Clone(deployment(t, render(t, dir)).Spec.Template.Spec.Containers[0].Args)
+	args := slices.Clone(deployment(t, objs).Spec.Template.Spec.Containers[0].Args)
 	i := slices.IndexFunc(args, func(a string) bool { return strings.HasPrefix(a, "--config=") })
 	if i < 0 {
 		t.Fatalf("the Deployment's args %v have no --config=", args)
@@ -195,9 +228,10 @@ type applier struct {
 	applied map[string]*unstructured.Unstructured
 }
 
-// rbacKinds are what the test stores; the rest (the Deployment, whose pods
-// the kwok nodes would only pretend to run, and the ConfigMap) is applied
-// with dry run.
+// rbacKinds are what the test stores; the rest (the Deployment and the
+// DaemonSet, whose pods the kwok nodes would only pretend to run, the
+// ConfigMap, Service, PodDisruptionBudget and NetworkPolicy) is applied with
+// dry run: validated by the API server against its schema and admission.
 var rbacKinds = []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 
 func newApplier(t *testing.T, env *testbed.Env) *applier {
@@ -210,10 +244,10 @@ func newApplier(t *testing.T, env *testbed.Env) *applier {
 	return &applier{dyn: dyn, mapper: mapper}
 }
 
-func (a *applier) apply(ctx context.Context, t *testing.T, dir string) {
+func (a *applier) apply(ctx context.Context, t *testing.T, objs []*unstructured.Unstructured) {
 	t.Helper()
 	now := map[string]*unstructured.Unstructured{}
-	for _, o := range render(t, dir) {
+	for _, o := range objs {
 		id := o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
 		opts := metav1.ApplyOptions{FieldManager: "rbac-e2e", Force: true}
 		if slices.Contains(rbacKinds, o.GetKind()) {
