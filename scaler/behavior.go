@@ -125,19 +125,27 @@ func (in Inputs) behavior(d Decision, raise, hold int) *Behavior {
 		out.ScaleUp, out.ScaleDown = in.UserBehavior.ScaleUp, in.UserBehavior.ScaleDown
 	}
 	if rampDue {
-		out.ScaleUp = &Rules{
-			StabilizationWindowSeconds: seconds(0),
-			SelectPolicy:               SelectMax,
-			Policies: []Policy{
-				{Type: PercentPolicy, Value: 100, PeriodSeconds: policyPeriodSeconds},
-				{Type: PodsPolicy, Value: max(defaultScaleUpPods, in.rampPodsPerPeriod(raise)), PeriodSeconds: policyPeriodSeconds},
-			},
-		}
+		out.ScaleUp = openedScaleUp(out.ScaleUp, max(defaultScaleUpPods, in.rampPodsPerPeriod(raise)))
 	}
 	if returns {
 		out.ScaleDown = stretchedScaleDown(out.ScaleDown, int32(in.Guard/time.Second))
 	}
 	return out
+}
+
+// openedScaleUp lets the HPA add pods as fast as the forecast ramp needs:
+// no stabilization, and the most permissive of the user's own policies and
+// prescaler's (100 % or the ramp's pods per 15 s), so a user whose policies
+// were already faster keeps them.
+func openedScaleUp(user *Rules, rampPods int32) *Rules {
+	policies := []Policy{
+		{Type: PercentPolicy, Value: 100, PeriodSeconds: policyPeriodSeconds},
+		{Type: PodsPolicy, Value: rampPods, PeriodSeconds: policyPeriodSeconds},
+	}
+	if user != nil && user.SelectPolicy != SelectDisabled {
+		policies = append(policies, user.Policies...)
+	}
+	return &Rules{StabilizationWindowSeconds: seconds(0), SelectPolicy: SelectMax, Policies: policies}
 }
 
 // rampPodsPerPeriod is the steepest rise of the replicas the forecast needs

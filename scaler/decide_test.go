@@ -161,6 +161,23 @@ func TestBehaviorOpensScaleUpAheadOfARamp(t *testing.T) {
 	}
 }
 
+// A user whose scale-up policies are already faster keeps them: prescaler's
+// are added, and Max selects the most permissive.
+func TestBehaviorKeepsTheUsersFasterScaleUp(t *testing.T) {
+	in := base()
+	in.Forecast = withPeak(10, 500, 2000, 1, 3)
+	in.CapacityReplicas = -1
+	userPods := Policy{Type: PodsPolicy, Value: 10, PeriodSeconds: 2}
+	in.UserBehavior = &Behavior{ScaleUp: &Rules{SelectPolicy: SelectMin, Policies: []Policy{userPods}}}
+	up := Decide(in).Behavior.ScaleUp
+	if up.SelectPolicy != SelectMax || len(up.Policies) != 3 || up.Policies[2] != userPods {
+		t.Errorf("scale-up %s: want prescaler's two policies and the user's, select Max", up)
+	}
+	if in.UserBehavior.ScaleUp.SelectPolicy != SelectMin || len(in.UserBehavior.ScaleUp.Policies) != 1 {
+		t.Error("the user's behavior was modified")
+	}
+}
+
 func TestBehaviorStretchesScaleDownWhileDemandReturns(t *testing.T) {
 	in := base()
 	userWindow := int32(120)

@@ -114,6 +114,19 @@ targets:
 		}
 		return scheduled == 8 && pending == 0, nil
 	})
+	// The Event on the HPA names the bound, for `kubectl describe hpa`.
+	waitFor(ctx, t, "a FloorRaised Event naming gpu_capacity", func() (bool, error) {
+		evs, err := env.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=inference-hpa"})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range evs.Items {
+			if e.Reason == writer.ReasonFloorRaised && strings.Contains(e.Message, "minReplicas 1 → 8 (gpu_capacity: free GPUs can run 8 replicas") {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 
 	// Opt out: the next loop gives the user's values back.
 	hpa, _ = env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "inference-hpa", metav1.GetOptions{})
