@@ -28,7 +28,7 @@ DOCKER ?= docker
 BENCH_COUNT ?= 6
 BENCH_OUT ?= bench.txt
 
-.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean testbed image image-check demo
+.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean testbed testbed-keda image image-check demo
 
 all: build
 
@@ -42,9 +42,12 @@ image: ## Build the container image $(IMAGE):$(IMAGE_TAG) (see Dockerfile)
 image-check: ## Run the Dockerfile's build stage without Docker and check the binary
 	VERSION=$(VERSION) COMMIT=$(COMMIT) BUILD_DATE=$(BUILD_DATE) hack/image-build-check.sh
 
-test: lint testbed unit ## Everything CI runs
+test: lint testbed-keda unit ## Everything CI runs
 
-testbed: ## Build the test control plane (etcd, kube-*, kwok, prometheus, helm, the KEDA operator) into ~/.cache/prescaler, once per version set
+testbed: ## Build the test control plane (etcd, kube-*, kubectl, kwok, prometheus, helm) into ~/.cache/prescaler, once per version set
+	$(GO) run ./test/testbed/cmd/testbed build
+
+testbed-keda: ## The test control plane and the optional KEDA operator (the tests' KEDA e2e runs when it is built)
 	$(GO) run ./test/testbed/cmd/testbed build -with keda
 
 # Flags for the demo, e.g. make demo DEMO_FLAGS="--days 0.5 --speed 100ms".

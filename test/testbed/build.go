@@ -65,6 +65,8 @@ var toolModules = []toolModule{
 			"kube-apiserver":          "k8s.io/kubernetes/cmd/kube-apiserver",
 			"kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
 			"kube-scheduler":          "k8s.io/kubernetes/cmd/kube-scheduler",
+			// Not a control plane component: docs/install.md's steps run it.
+			"kubectl": "k8s.io/kubernetes/cmd/kubectl",
 		},
 		// Without these the components report v0.0.0-master, which clients
 		// that check the server version would misread.

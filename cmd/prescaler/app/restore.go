@@ -8,7 +8,6 @@ import (
 	"log/slog"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/prescaler/prescaler/config"
 	"github.com/prescaler/prescaler/writer"
@@ -28,7 +27,7 @@ func newRestoreCommand() *cobra.Command {
 			if all == (configPath != "") {
 				return errors.New("restore needs exactly one of --config FILE (its targets) or --all")
 			}
-			restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			restCfg, err := restConfig(kubeconfig)
 			if err != nil {
 				return fmt.Errorf("kubernetes client configuration: %w", err)
 			}
@@ -47,7 +46,7 @@ func newRestoreCommand() *cobra.Command {
 	fs.StringVar(&configPath, "config", "", "restore the targets of this configuration file")
 	fs.BoolVar(&all, "all", false, "restore every object that carries prescaler's annotations")
 	fs.StringVar(&namespace, "namespace", "", "with --all: only this namespace (default: all namespaces)")
-	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file; empty: in-cluster configuration")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", kubeconfigHelp)
 	return cmd
 }
 

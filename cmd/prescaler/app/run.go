@@ -24,7 +24,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
@@ -76,7 +75,7 @@ func newRunCommand() *cobra.Command {
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.configPath, "config", "", "configuration file (YAML; see docs/config.md)")
-	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; empty: in-cluster configuration")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", kubeconfigHelp)
 	// A loop reads each target's object and may write it and an Event: about
 	// three calls per target. client-go's default of 5 per second would cap
 	// a 15-second loop near 25 targets.
@@ -150,7 +149,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
-	restCfg, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+	restCfg, err := restConfig(f.kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
 	}

@@ -3,6 +3,7 @@
 //	go run ./test/testbed/cmd/testbed build        # build the binaries into the cache, print their folder
 //	go run ./test/testbed/cmd/testbed build -with keda  # also the optional KEDA operator (its folder on a second line)
 //	go run ./test/testbed/cmd/testbed up [flags]   # start a testbed, print its kubeconfig, run until Ctrl-C
+//	go run ./test/testbed/cmd/testbed up -seed -env-file testbed.env  # with the example config's world (docs/install.md)
 package main
 
 import (
@@ -28,7 +29,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) error {
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	usage := errors.New("usage: testbed build [-with keda] | testbed up [-nodes N] [-gpus G] [-hpa-sync D] [-keep]")
+	usage := errors.New("usage: testbed build [-with keda] | testbed up [-nodes N] [-gpus G] [-hpa-sync D] [-keep] [-seed] [-env-file F]")
 	if len(args) == 0 {
 		return usage
 	}
@@ -65,10 +66,26 @@ func run(args []string, stdout, stderr io.Writer) error {
 		gpus := fs.Int64("gpus", 4, "nvidia.com/gpu per node")
 		hpaSync := fs.Duration("hpa-sync", 5*time.Second, "HPA sync period")
 		keep := fs.Bool("keep", false, "keep the testbed folder after stopping")
+		seed := fs.Bool("seed", false, "create the example config's world: ai-inference, inference-hpa and 15 days of ai_requests_total")
+		envFile := fs.String("env-file", "", "write the export lines (KUBECONFIG, PROMETHEUS_URL, PATH with kubectl) to this file once ready")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		env, err := testbed.Launch(ctx, testbed.Options{HPASyncPeriod: *hpaSync, KeepDir: *keep, Logf: logf})
+		opts := testbed.Options{HPASyncPeriod: *hpaSync, KeepDir: *keep, Logf: logf}
+		if *seed {
+			now := time.Now()
+			c, err := newCounter(now)
+			if err != nil {
+				return err
+			}
+			exporter, err := newSeedExporter(c)
+			if err != nil {
+				return err
+			}
+			defer exporter.close()
+			seedOptions(&opts, c, exporter, now)
+		}
+		env, err := testbed.Launch(ctx, opts)
 		if err != nil {
 			return err
 		}
@@ -83,6 +100,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 			logf("testbed: node %s with %d nvidia.com/gpu is Ready", name, *gpus)
+		}
+		if *seed {
+			if err := seedWorkload(ctx, env.Client); err != nil {
+				return err
+			}
+			logf("testbed: seeded ai-inference, inference-hpa and ai_requests_total")
+		}
+		if *envFile != "" {
+			if err := writeEnvFile(*envFile, env); err != nil {
+				return err
+			}
+			defer func() { _ = os.Remove(*envFile) }()
 		}
 		fmt.Fprintf(stdout, "export KUBECONFIG=%s\n", env.Kubeconfig)
 		fmt.Fprintf(stdout, "# prometheus: %s\n# logs: %s/logs\n# Ctrl-C stops everything\n", env.PrometheusURL, env.Dir)
