@@ -5,17 +5,14 @@ import (
 	"fmt"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 
-	"github.com/prescaler/prescaler/demo/loadgen"
 	"github.com/prescaler/prescaler/test/testbed"
 )
 
@@ -43,79 +40,36 @@ type world struct {
 	downWindow, policyPeriod time.Duration
 }
 
-// seed creates the Deployment (one GPU per pod) and its HPA (min 1, on the
-// per-pod queue depth the demo serves through the custom metrics API).
+// seed creates the Deployment (one GPU per pod, Ready the start-up time
+// after it is bound) and its HPA (min 1, on the per-pod queue depth the demo
+// serves through the custom metrics API, with the upstream default
+// behavior's shape on the compressed clock's periods).
 func (w world) seed(ctx context.Context, kube kubernetes.Interface) error {
-	if _, err := kube.AppsV1().Deployments(namespace).Create(ctx, w.deployment(), metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating Deployment %s: %w", deployment, err)
+	s := testbed.Seed{
+		Replicas:       w.replicas,
+		MaxReplicas:    w.maxReplicas,
+		QueueDepth:     true,
+		NoCPU:          !w.cpuMetric,
+		PodAnnotations: map[string]string{testbed.PodReadyDelayAnnotation: w.startup.String()},
+		Behavior:       w.behavior(),
 	}
-	if _, err := kube.AutoscalingV2().HorizontalPodAutoscalers(namespace).Create(ctx, w.hpa(), metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating HorizontalPodAutoscaler %s: %w", hpaName, err)
-	}
-	return nil
+	return s.Create(ctx, kube)
 }
 
-func (w world) deployment() *appsv1.Deployment {
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: deployment, Namespace: namespace},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &w.replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: appLabels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{
-					Labels:      appLabels,
-					Annotations: map[string]string{testbed.PodReadyDelayAnnotation: w.startup.String()},
-				},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "server", Image: "inference:latest",
-					Resources: corev1.ResourceRequirements{
-						Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
-						Limits:   corev1.ResourceList{testbed.ResourceGPU: resource.MustParse("1")},
-					},
-				}}},
-			},
-		},
-	}
-}
-
-func (w world) hpa() *autoscalingv2.HorizontalPodAutoscaler {
-	one := int32(1)
-	metrics := []autoscalingv2.MetricSpec{{
-		Type: autoscalingv2.PodsMetricSourceType,
-		Pods: &autoscalingv2.PodsMetricSource{
-			Metric: autoscalingv2.MetricIdentifier{Name: loadgen.MetricQueueDepth},
-			Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType,
-				AverageValue: resource.NewQuantity(queueTarget, resource.DecimalSI)},
-		},
-	}}
-	if w.cpuMetric {
-		seventy := int32(70)
-		metrics = append(metrics, autoscalingv2.MetricSpec{Type: autoscalingv2.ResourceMetricSourceType,
-			Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceCPU,
-				Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: &seventy}}})
-	}
+// behavior is the upstream defaults' shape (scale up by 100 % or 4 pods,
+// scale down by 100 %) with the compressed clock's periods.
+func (w world) behavior() *autoscalingv2.HorizontalPodAutoscalerBehavior {
 	period := int32(w.policyPeriod / time.Second)
 	zero, down := int32(0), int32(w.downWindow/time.Second)
 	maxPolicy := autoscalingv2.MaxChangePolicySelect
-	return &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: hpaName, Namespace: namespace},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: deployment},
-			MinReplicas:    &one,
-			MaxReplicas:    w.maxReplicas,
-			Metrics:        metrics,
-			// The upstream defaults' shape (scale up by 100 % or 4 pods,
-			// scale down by 100 %) on the compressed clock's periods.
-			Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
-				ScaleUp: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: &zero, SelectPolicy: &maxPolicy,
-					Policies: []autoscalingv2.HPAScalingPolicy{
-						{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: period},
-						{Type: autoscalingv2.PodsScalingPolicy, Value: 4, PeriodSeconds: period},
-					}},
-				ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: &down,
-					Policies: []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: period}}},
-			},
-		},
+	return &autoscalingv2.HorizontalPodAutoscalerBehavior{
+		ScaleUp: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: &zero, SelectPolicy: &maxPolicy,
+			Policies: []autoscalingv2.HPAScalingPolicy{
+				{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: period},
+				{Type: autoscalingv2.PodsScalingPolicy, Value: 4, PeriodSeconds: period},
+			}},
+		ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: &down,
+			Policies: []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: period}}},
 	}
 }
 

@@ -79,12 +79,13 @@ func TestInstallDocSteps(t *testing.T) {
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		time.Sleep(5 * time.Second)
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		stopGroup(cmd.Process.Pid)
 		err = <-done
 		t.Errorf("the steps did not finish within the deadline")
 	}
+	// A step that failed leaves the background jobs (the control plane,
+	// prescaler) running: stop whatever is left of the group.
+	stopGroup(cmd.Process.Pid)
 	if err != nil {
 		t.Errorf("the steps failed: %v", err)
 	}
@@ -102,4 +103,19 @@ func TestInstallDocSteps(t *testing.T) {
 			}
 		}
 	}
+}
+
+// stopGroup stops a process group: SIGTERM (the testbed stops its
+// components), then SIGKILL for what is left after a grace period.
+func stopGroup(pgid int) {
+	if syscall.Kill(-pgid, syscall.SIGTERM) != nil {
+		return // the group is gone
+	}
+	for range 20 {
+		time.Sleep(500 * time.Millisecond)
+		if syscall.Kill(-pgid, 0) != nil {
+			return
+		}
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }

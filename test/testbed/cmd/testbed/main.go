@@ -102,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			logf("testbed: node %s with %d nvidia.com/gpu is Ready", name, *gpus)
 		}
 		if *seed {
-			if err := seedWorkload(ctx, env.Client); err != nil {
+			if err := (testbed.Seed{QueueDepth: true}).Create(ctx, env.Client); err != nil {
 				return err
 			}
 			logf("testbed: seeded ai-inference, inference-hpa and ai_requests_total")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,13 +8,6 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/prescaler/prescaler/test/testbed"
 	"github.com/prescaler/prescaler/trace"
@@ -110,43 +102,8 @@ func seedOptions(o *testbed.Options, c *counter, e *seedExporter, now time.Time)
 	o.Prometheus.History = append(o.Prometheus.History, history)
 	o.Prometheus.ScrapeTargets = append(o.Prometheus.ScrapeTargets, e.addr())
 	o.PodMetrics = func(namespace, pod, metric string) (float64, bool) {
-		return 0, namespace == "default" && metric == "ai_request_queue_depth"
+		return 0, namespace == testbed.SeedNamespace && metric == testbed.SeedQueueMetric
 	}
-}
-
-// seedWorkload creates the ai-inference Deployment and inference-hpa.
-func seedWorkload(ctx context.Context, kube kubernetes.Interface) error {
-	one, seventy := int32(1), int32(70)
-	labels := map[string]string{"app": "ai-inference"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "ai-inference", Namespace: "default"},
-		Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "server", Image: "inference:latest",
-					Resources: corev1.ResourceRequirements{
-						Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
-						Limits:   corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}}}}}}},
-	}
-	if _, err := kube.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("seed: %w", err)
-	}
-	five := resource.MustParse("5")
-	hpa := &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: "inference-hpa", Namespace: "default"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: &one, MaxReplicas: 20,
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "ai-inference"},
-			Metrics: []autoscalingv2.MetricSpec{
-				{Type: autoscalingv2.PodsMetricSourceType, Pods: &autoscalingv2.PodsMetricSource{
-					Metric: autoscalingv2.MetricIdentifier{Name: "ai_request_queue_depth"},
-					Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: &five}}},
-				{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceCPU,
-					Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: &seventy}}},
-			}},
-	}
-	if _, err := kube.AutoscalingV2().HorizontalPodAutoscalers("default").Create(ctx, hpa, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("seed: %w", err)
-	}
-	return nil
 }
 
 // writeEnvFile writes the shell lines that point kubectl, helm and prescaler
