@@ -194,6 +194,20 @@ func TestMonitoringOnARunningPrescaler(t *testing.T) {
 			t.Errorf("%s is in the dashboard or the alerts but not in prescaler's /metrics", n)
 		}
 	}
+	// The docs name metrics too: a reader must find each one on /metrics.
+	// The node agent's own (prescaler_agent_*) are served by the agent.
+	for _, doc := range []string{"../docs/operations.md", "../docs/how-it-decides.md", "../docs/config.md", "../docs/install.md", "../README.md"} {
+		data, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range regexp.MustCompile(`\bprescaler_[a-z0-9_]+`).FindAllString(string(data), -1) {
+			n = regexp.MustCompile(`_(bucket|count|sum)$`).ReplaceAllString(n, "")
+			if !exported[n] && !strings.HasPrefix(n, "prescaler_agent_") {
+				t.Errorf("%s names %s, which prescaler's /metrics does not export", doc, n)
+			}
+		}
+	}
 	cmd := exec.CommandContext(ctx, promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(exposition)
 	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
