@@ -58,7 +58,7 @@ demo: testbed ## See it run: a compressed day of traffic on a real control plane
 
 unit: ## Unit tests (race detector on) plus real-trace tests
 	@test -d "$(TRACES)" || { echo "traces folder $(TRACES) is missing (set TRACES=...)"; exit 1; }
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 lint: vet fmt ## Static checks
 
