@@ -72,6 +72,23 @@ func TestChartLint(t *testing.T) {
 	}
 }
 
+// values.schema.json refuses a misspelt knob and a value of the wrong kind,
+// naming it, at install time rather than as a chart that silently ignores it.
+func TestChartSchemaNamesBadValues(t *testing.T) {
+	h := newHelm(t)
+	for set, want := range map[string]string{
+		"replicass=3":              "additional properties 'replicass' not allowed",
+		"image.pullPolicy=Often":   "/image/pullPolicy",
+		"service.port=70000":       "/service/port",
+		"image.digest=sha256:beef": "/image/digest",
+	} {
+		out, err := h.run("template", "prescaler", chartDir, "--set", set)
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("--set %s: err %v, output lacks %q:\n%s", set, err, want, out)
+		}
+	}
+}
+
 // The default chart installs what `kubectl apply -k deploy/` does, but the
 // Namespace (helm install --create-namespace makes it).
 func TestChartDefaults(t *testing.T) {
@@ -201,13 +218,13 @@ func rbacOf(t *testing.T, objs []*unstructured.Unstructured) map[string]rbacGran
 func TestChartOptions(t *testing.T) {
 	h := newHelm(t)
 	objs := h.template(t, append(fullValues(), "--set", "config.leaderElection.leaseName=other-lease",
-		"--set", "extraArgs={--log-level=debug}", "--set", "image.digest=sha256:0123")...)
+		"--set", "extraArgs={--log-level=debug}", "--set", "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")...)
 	dep := deployment(t, objs)
 	args := dep.Spec.Template.Spec.Containers[0].Args
 	if !slices.Contains(args, "--namespace=default") || args[len(args)-1] != "--log-level=debug" {
 		t.Errorf("args %v, want --namespace=default and the extra argument last", args)
 	}
-	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/prescaler/prescaler@sha256:0123" {
+	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/prescaler/prescaler@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" {
 		t.Errorf("image %q, want the digest", img)
 	}
 	var role rbacv1.Role
