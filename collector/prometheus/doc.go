@@ -3,7 +3,7 @@
 // values (Series, Sample) that the forecaster and the decision core take.
 // Nothing of the Prometheus API goes further.
 //
-// Three layers, each usable alone:
+// Two layers, and the query metrics:
 //
 //   - New builds a Source from config.Prometheus: a client_golang API client
 //     with a timeout per request, TLS, and a bearer token or basic-auth
@@ -11,11 +11,11 @@
 //   - Source.Range reads a query over a window on a step grid, split into
 //     requests under Prometheus' limit of 11,000 points per series;
 //     Source.Latest reads a query's newest value and when it was evaluated.
-//   - A Collector holds one target's demand history and, at each Collect,
-//     reads the steps completed since the previous call and the latest queue
-//     depth, latency and GPU utilization. The daemon holds one per target;
-//     each call returns what it read and an error, and one target's failure
-//     never stops another's.
+//     The daemon's adapters (daemon/adapters) call them per target: the
+//     demand steps completed since its last read (the whole history on the
+//     first), then the latest queue depth, latency and GPU utilization.
+//   - Metrics records each query's duration, failures and empty answers per
+//     target and query.
 //
 // # The step grid
 //

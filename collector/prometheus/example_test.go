@@ -12,54 +12,46 @@ import (
 	"github.com/prescaler/prescaler/config"
 )
 
-// The daemon's wiring: one Source for the Prometheus server, one Collector
-// per target, and a loop that collects each target on its own. A failed
-// target is logged and keeps its last forecast; the others go on.
+// How the daemon reads a target (daemon/adapters): one Source for the
+// Prometheus server; each loop, the demand steps completed since the last
+// read, then the latest value of each optional signal, every query timed
+// into the shared Metrics.
 func Example() {
 	cfg := config.Default() // loaded and validated in the daemon
 	logger := slog.Default()
-	reg := promclient.NewRegistry()
-
 	src, err := promsrc.New(cfg.Prometheus, logger)
 	if err != nil {
 		logger.Error("prometheus", "err", err)
 		return
 	}
-	metrics, err := promsrc.NewMetrics(reg)
+	metrics, err := promsrc.NewMetrics(promclient.NewRegistry())
 	if err != nil {
 		logger.Error("metrics", "err", err)
 		return
 	}
-	collectors := map[string]*promsrc.Collector{}
-	for _, t := range cfg.Targets {
-		c, err := promsrc.NewCollector(t, src, promsrc.CollectorOptions{Metrics: metrics, Lag: 15 * time.Second})
-		if err != nil {
-			logger.Error("collector", "target", t.Name, "err", err)
-			continue
-		}
-		collectors[t.Name] = c
-	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Interval))
 	defer cancel()
-	now := time.Now()
-	for name, c := range collectors {
-		u, err := c.Collect(ctx, now)
-		if err != nil {
-			logger.Warn("collect", "target", name, "err", err) // u still holds what was read
+	for _, t := range cfg.Targets {
+		step := time.Duration(t.Forecast.Step)
+		now := time.Now()
+		// The steps since the last read: the whole history on the first.
+		from, to := now.Add(-time.Duration(t.Forecast.History)).Truncate(step), now.Truncate(step)
+		begin := time.Now()
+		demand, err := src.Range(ctx, t.Queries.Demand, from.Add(step), to, step)
+		metrics.ObserveQuery(t.Name, promsrc.QueryDemand, time.Since(begin).Seconds(), err)
+		switch {
+		case errors.Is(err, promsrc.ErrNoData):
+			logger.Info("no demand data", "target", t.Name) // every step NaN: the floor is held
+		case err != nil:
+			logger.Warn("demand", "target", t.Name, "err", err) // read again next loop, from the same step
 		}
-		if u.Reset {
-			_ = u.Demand // start a new forecaster on the whole history window
-		} else {
-			for range u.Demand.Values {
-				// forecaster.Observe(v): one call per new step, NaN included
+		for range demand.Values {
+			// forecaster.Observe(v): one call per step, NaN included
+		}
+		if t.Queries.Latency != "" {
+			if s, err := src.Latest(ctx, t.Queries.Latency, now, step); err == nil && now.Sub(s.Time) < 2*time.Minute {
+				_ = s.Value // fresh enough to judge the latency objective
 			}
-		}
-		if errors.Is(u.DemandErr, promsrc.ErrNoData) {
-			logger.Info("no demand data", "target", name)
-		}
-		if u.QueueDepth.OK() && now.Sub(u.QueueDepth.Time) < 2*time.Minute {
-			_ = u.QueueDepth.Value // fresh enough to use
 		}
 	}
 }

@@ -163,93 +163,47 @@ func TestPrometheusIntegration(t *testing.T) {
 		}
 	})
 
-	t.Run("collector, then Prometheus stopped and started", func(t *testing.T) {
-		target := config.DefaultTarget()
-		target.Name, target.Namespace, target.HPA = "nasa", "default", "nasa"
-		target.Queries = config.Queries{Demand: counterQuery, QueueDepth: `vector(3)`, Latency: `prescaler_it_no_such_metric`}
-		target.Forecast.Step = config.Duration(time.Minute)
-		target.Forecast.History = config.Duration(traceDays * 24 * time.Hour)
+	t.Run("Prometheus stopped and started", func(t *testing.T) {
 		reg := promclient.NewPedanticRegistry()
 		m, err := promsrc.NewMetrics(reg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := promsrc.NewCollector(target, src, promsrc.CollectorOptions{Metrics: m})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The daemon starts 30s after the last step.
-		now := last.Add(30 * time.Second)
-		u, err := c.Collect(ctx, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !u.Reset {
-			t.Error("first Collect is not a Reset")
-		}
-		checkTrace(t, u.Demand, first, counts, 1e-9)
-		if !u.QueueDepth.OK() || u.QueueDepth.Value != 3 || !u.QueueDepth.Time.Equal(now.Truncate(time.Millisecond)) {
-			t.Errorf("QueueDepth = %+v, want 3 at %s", u.QueueDepth, now)
-		}
-		if !errors.Is(u.Latency.Err, promsrc.ErrNoData) {
-			t.Errorf("Latency = %+v, want ErrNoData", u.Latency)
-		}
-		if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP prescaler_collector_backfilled_samples_total Demand samples (steps with a value) read by history backfills, at start and after a gap longer than the history.
-# TYPE prescaler_collector_backfilled_samples_total counter
-prescaler_collector_backfilled_samples_total{target="nasa"} 20160
-`), "prescaler_collector_backfilled_samples_total"); err != nil {
-			t.Error(err)
-		}
-
-		// Prometheus goes away: the error names the server and the query,
-		// and the demand steps of the outage are not lost.
+		// Prometheus goes away: each error names the server, the query and
+		// the cause, and is counted per target and query.
 		if err := env.StopComponent(testbed.Prometheus); err != nil {
 			t.Fatal(err)
 		}
-		u, err = c.Collect(ctx, now.Add(2*time.Minute))
-		if err == nil {
-			t.Fatal("Collect succeeded with Prometheus stopped")
-		}
-		for _, want := range []string{"target nasa", "demand: ", "queue_depth: ", env.PrometheusURL, strconv.Quote(counterQuery), "connection refused"} {
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("error with Prometheus stopped does not name %q:\n%v", want, err)
+		_, err = src.Range(ctx, counterQuery, first, last, time.Minute)
+		m.ObserveQuery("nasa", promsrc.QueryDemand, 0.1, err)
+		for _, want := range []string{env.PrometheusURL, strconv.Quote(counterQuery), "connection refused"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Range with Prometheus stopped: err = %v, want it to name %q", err, want)
 			}
 		}
-		if u.Demand.Len() != 0 || u.QueueDepth.OK() {
-			t.Errorf("an Update with Prometheus stopped holds values: %+v", u)
+		_, err = src.Latest(ctx, `vector(3)`, last, time.Minute)
+		m.ObserveQuery("nasa", promsrc.QueryQueueDepth, 0.1, err)
+		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("Latest with Prometheus stopped: err = %v", err)
 		}
 		if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP prescaler_collector_query_errors_total Collector queries that failed: Prometheus unreachable or answering an error, several series instead of one, a malformed result. Empty results are counted in prescaler_collector_empty_results_total instead.
+# HELP prescaler_collector_query_errors_total Queries that failed: Prometheus unreachable or answering an error, several series instead of one, a malformed result. Empty results are counted in prescaler_collector_empty_results_total instead.
 # TYPE prescaler_collector_query_errors_total counter
 prescaler_collector_query_errors_total{query="demand",target="nasa"} 1
-prescaler_collector_query_errors_total{query="latency",target="nasa"} 1
 prescaler_collector_query_errors_total{query="queue_depth",target="nasa"} 1
 `), "prescaler_collector_query_errors_total"); err != nil {
 			t.Error(err)
 		}
-		_, err = src.Range(ctx, gaugeQuery, first, last, time.Minute)
-		if err == nil || !strings.Contains(err.Error(), env.PrometheusURL) || !strings.Contains(err.Error(), "connection refused") {
-			t.Errorf("Range with Prometheus stopped: err = %v, want connection refused naming %s", err, env.PrometheusURL)
-		}
+		// Back again: the same window reads the same trace, so a reader that
+		// retries from its last complete step loses nothing.
 		if err := env.StartComponent(ctx, testbed.Prometheus); err != nil {
 			t.Fatal(err)
 		}
-		u, err = c.Collect(ctx, now.Add(3*time.Minute))
+		got, err := src.Range(ctx, counterQuery, first, last, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The three minutes after the trace: no counter samples, so NaN,
-		// read once and reported as no data.
-		if u.Reset || !u.Demand.Start.Equal(last.Add(time.Minute)) || u.Demand.Len() != 3 || u.Demand.Missing() != 3 ||
-			!errors.Is(u.DemandErr, promsrc.ErrNoData) {
-			t.Errorf("after the restart: %s, Reset %v, DemandErr %v; want the 3 NaN steps from %s and ErrNoData",
-				u.Demand, u.Reset, u.DemandErr, last.Add(time.Minute))
-		}
-		h := c.History()
-		if h.Len() != traceSteps || !h.End().Equal(last.Add(4*time.Minute)) {
-			t.Errorf("history %s, want %d steps up to %s", h, traceSteps, last.Add(3*time.Minute))
-		}
+		checkTrace(t, got, first, counts, 1e-9)
 	})
 }
 
