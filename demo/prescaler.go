@@ -25,10 +25,10 @@ import (
 type clockUnits struct {
 	// step is the forecast step and loop interval; season one trace day.
 	step, season, history time.Duration
-	// lead is the pods' start-up plus what separates the newest demand
-	// prescaler has read from a starting pod: the forecast counts from the
-	// newest step it read (the scrape lag, up to a step and half the rate
-	// window old), and a floor waits for the HPA's sync and the scheduler.
+	// lead is the pods' start-up plus what separates the demand prescaler
+	// reads from a serving pod on this fast clock: the rate window averages
+	// two steps back, and a floor waits for the HPA's sync, the scheduler
+	// and the kwok stage (seconds that are minutes of trace time).
 	lead time.Duration
 	// guard is prescaler's scale-down guard and the HPA's scale-down
 	// stabilization window.
