@@ -382,8 +382,9 @@ func (s *simulation) result() PolicyResult {
 	return r
 }
 
-// toHPABehavior converts field for field (the two packages mirror the same
-// API type).
+// toHPABehavior hands the decided behavior to the simulated controller: the
+// policies are the same types, the rules gain the simulator's tolerance
+// (unset: the controller's own).
 func toHPABehavior(b *scaler.Behavior) *hpa.Behavior {
 	if b == nil {
 		return nil
@@ -392,11 +393,7 @@ func toHPABehavior(b *scaler.Behavior) *hpa.Behavior {
 		if r == nil {
 			return nil
 		}
-		out := &hpa.Rules{StabilizationWindowSeconds: r.StabilizationWindowSeconds, SelectPolicy: hpa.SelectPolicy(r.SelectPolicy)}
-		for _, p := range r.Policies {
-			out.Policies = append(out.Policies, hpa.Policy{Type: hpa.PolicyType(p.Type), Value: p.Value, PeriodSeconds: p.PeriodSeconds})
-		}
-		return out
+		return &hpa.Rules{StabilizationWindowSeconds: r.StabilizationWindowSeconds, SelectPolicy: r.SelectPolicy, Policies: r.Policies}
 	}
 	return &hpa.Behavior{ScaleUp: rules(b.ScaleUp), ScaleDown: rules(b.ScaleDown)}
 }

@@ -4,35 +4,31 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/prescaler/prescaler/scaler"
 )
 
-// PolicyType is the unit of a scaling policy's value.
-type PolicyType string
+// The policy vocabulary is the decision core's own (scaler mirrors the
+// autoscaling/v2 types once, for the writer and for this simulator), so a
+// behavior prescaler decides reaches the simulated controller unconverted.
+type (
+	// PolicyType is the unit of a scaling policy's value.
+	PolicyType = scaler.PolicyType
+	// SelectPolicy chooses among a direction's policies; "" means SelectMax.
+	SelectPolicy = scaler.SelectPolicy
+	// Policy allows a change of Value pods, or Value percent of the replicas
+	// at the start of the period, within any PeriodSeconds-long window.
+	Policy = scaler.Policy
+)
 
-// Policy types, as in autoscaling/v2.
+// Policy types and select policies, as in autoscaling/v2.
 const (
-	PodsPolicy    PolicyType = "Pods"
-	PercentPolicy PolicyType = "Percent"
+	PodsPolicy     = scaler.PodsPolicy
+	PercentPolicy  = scaler.PercentPolicy
+	SelectMax      = scaler.SelectMax
+	SelectMin      = scaler.SelectMin
+	SelectDisabled = scaler.SelectDisabled
 )
-
-// SelectPolicy chooses among a direction's policies. The empty value means
-// unset and defaults to SelectMax.
-type SelectPolicy string
-
-// Select policies, as in autoscaling/v2.
-const (
-	SelectMax      SelectPolicy = "Max"
-	SelectMin      SelectPolicy = "Min"
-	SelectDisabled SelectPolicy = "Disabled"
-)
-
-// Policy allows a change of Value pods, or Value percent of the replicas at
-// the start of the period, within any PeriodSeconds-long window.
-type Policy struct {
-	Type          PolicyType
-	Value         int32
-	PeriodSeconds int32
-}
 
 // Rules is one direction (up or down) of an HPA behavior, mirroring
 // autoscaling/v2 HPAScalingRules. Unset fields take the API defaults (see
