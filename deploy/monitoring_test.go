@@ -256,12 +256,12 @@ func runAndScrape(ctx context.Context, t *testing.T, env *testbed.Env, bin, cfgP
 			t.Logf("prescaler's output:\n%s", out.String())
 		}
 	}()
-	waitFor(ctx, t, "the seed's floor of 8 on inference-hpa", func() (bool, error) {
+	testbed.WaitFor(ctx, t, "the seed's floor of 8 on inference-hpa", func() (bool, error) {
 		hpa, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "inference-hpa", metav1.GetOptions{})
 		return err == nil && *hpa.Spec.MinReplicas == 8, err
 	})
 	var text string
-	waitFor(ctx, t, "two loops exported", func() (bool, error) {
+	testbed.WaitFor(ctx, t, "two loops exported", func() (bool, error) {
 		body, err := get(ctx, metricsURL)
 		if err != nil {
 			return false, nil // not listening yet

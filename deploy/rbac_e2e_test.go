@@ -93,7 +93,7 @@ func TestRBACInstallsRunPrescaler(t *testing.T) {
 			kubeconfig, sa := serviceAccountClient(ctx, t, env)
 			// A deleted or new binding reaches the authorizer's cache within
 			// moments: wait until the targets' grant has its scope.
-			waitFor(ctx, t, "another namespace's HPA to be in or out of reach", func() (bool, error) {
+			testbed.WaitFor(ctx, t, "another namespace's HPA to be in or out of reach", func() (bool, error) {
 				_, err := sa.AutoscalingV2().HorizontalPodAutoscalers("other").Get(ctx, "other-hpa", metav1.GetOptions{})
 				if c.namespaced {
 					return apierrors.IsForbidden(err), err
@@ -323,15 +323,15 @@ func runPrescaler(ctx context.Context, t *testing.T, env *testbed.Env, args []st
 		}
 	}()
 
-	waitFor(ctx, t, "prescaler to hold the Lease", func() (bool, error) {
+	testbed.WaitFor(ctx, t, "prescaler to hold the Lease", func() (bool, error) {
 		l, err := env.Client.CoordinationV1().Leases("prescaler").Get(ctx, "prescaler", metav1.GetOptions{})
 		return err == nil && holder(l) != "", err
 	})
-	waitFor(ctx, t, "the floor of 8 on inference-hpa", func() (bool, error) {
+	testbed.WaitFor(ctx, t, "the floor of 8 on inference-hpa", func() (bool, error) {
 		hpa, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "inference-hpa", metav1.GetOptions{})
 		return err == nil && *hpa.Spec.MinReplicas == 8, err
 	})
-	waitFor(ctx, t, "an Event on inference-hpa", func() (bool, error) { return eventSince(ctx, env.Client, start) })
+	testbed.WaitFor(ctx, t, "an Event on inference-hpa", func() (bool, error) { return eventSince(ctx, env.Client, start) })
 	m, err := scrape(ctx, metricsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -498,20 +498,6 @@ func otherHPA(ctx context.Context, t *testing.T, kube kubernetes.Interface) {
 	if _, err := kube.AutoscalingV2().HorizontalPodAutoscalers("other").Create(ctx, hpa, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, error)) {
-	t.Helper()
-	var last error
-	for ctx.Err() == nil {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s (last error %v)", what, last)
 }
 
 // syncBuffer collects a process's output, written from two pipes.

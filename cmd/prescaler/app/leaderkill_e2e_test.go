@@ -80,7 +80,7 @@ func TestLeaderKilledWithoutReleasingTheLease(t *testing.T) {
 
 	procs := []*prescalerProc{startPrescaler(ctx, t, bin, cfgPath, env.Kubeconfig, "a"),
 		startPrescaler(ctx, t, bin, cfgPath, env.Kubeconfig, "b")}
-	waitFor(ctx, t, "both processes serving /metrics", func() (bool, error) {
+	testbed.WaitFor(ctx, t, "both processes serving /metrics", func() (bool, error) {
 		for _, p := range procs {
 			if _, err := p.metrics(ctx); err != nil {
 				return false, err
@@ -88,14 +88,14 @@ func TestLeaderKilledWithoutReleasingTheLease(t *testing.T) {
 		}
 		return true, nil
 	})
-	waitFor(ctx, t, "the leader's floor 8 (gpu_capacity)", func() (bool, error) { return hpaFloor(ctx, t, env) == 8, nil })
+	testbed.WaitFor(ctx, t, "the leader's floor 8 (gpu_capacity)", func() (bool, error) { return hpaFloor(ctx, t, env) == 8, nil })
 	leader, survivor := whoLeads(ctx, t, env, procs)
 	t.Logf("leader %s (%s), follower %s", leader.name, leader.identity(t), survivor.name)
 
 	killed := leader.kill(t)
 	cordon(ctx, t, env, "gpu-b", false)
 	var took, wrote time.Duration
-	waitFor(ctx, t, "the survivor to take the Lease and raise the floor to 12", func() (bool, error) {
+	testbed.WaitFor(ctx, t, "the survivor to take the Lease and raise the floor to 12", func() (bool, error) {
 		if took == 0 && leaseHolder(ctx, t, env) == survivor.identity(t) {
 			took = time.Since(killed)
 		}

@@ -208,7 +208,7 @@ func waitScaledTo(ctx context.Context, t *testing.T, env *testbed.Env, floor int
 	began := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, peakHPAFollows)
 	defer cancel()
-	waitFor(wctx, t, fmt.Sprintf("the HPA to scale up to the floor %d", floor), func() (bool, error) {
+	testbed.WaitFor(wctx, t, fmt.Sprintf("the HPA to scale up to the floor %d", floor), func() (bool, error) {
 		hpa, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(wctx, "inference-hpa", metav1.GetOptions{})
 		if err != nil {
 			return false, err

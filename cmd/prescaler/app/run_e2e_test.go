@@ -95,7 +95,7 @@ targets:
 	}
 	// The real HPA controller follows the floor and the real scheduler
 	// places every pod: prescaler caused no Pending pod.
-	waitFor(ctx, t, "8 replicas scheduled, none Pending", func() (bool, error) {
+	testbed.WaitFor(ctx, t, "8 replicas scheduled, none Pending", func() (bool, error) {
 		pods, err := env.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=ai-inference"})
 		if err != nil {
 			return false, err
@@ -111,7 +111,7 @@ targets:
 		return scheduled == 8 && pending == 0, nil
 	})
 	// The Event on the HPA names the bound, for `kubectl describe hpa`.
-	waitFor(ctx, t, "a FloorRaised Event naming gpu_capacity", func() (bool, error) {
+	testbed.WaitFor(ctx, t, "a FloorRaised Event naming gpu_capacity", func() (bool, error) {
 		evs, err := env.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=inference-hpa"})
 		if err != nil {
 			return false, err
@@ -146,20 +146,6 @@ func seedWorkload(ctx context.Context, t *testing.T, kube kubernetes.Interface) 
 	if err := (testbed.Seed{}).Create(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, error)) {
-	t.Helper()
-	var last error
-	for ctx.Err() == nil {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s (last error %v)", what, last)
 }
 
 func writeFile(t *testing.T, path, text string) {
@@ -288,12 +274,12 @@ func TestPrometheusOutageKeepsTheFloor(t *testing.T) {
 		}
 	}
 	bump(strings.Replace(string(good), "replicaCapacity: 50", "replicaCapacity: -5", 1))
-	waitFor(ctx, t, "the invalid config to be rejected", func() (bool, error) { return reloads("failure") == 1, nil })
+	testbed.WaitFor(ctx, t, "the invalid config to be rejected", func() (bool, error) { return reloads("failure") == 1, nil })
 	if out := r.daemon.RunOnce(ctx, time.Now())[0]; out.Shadow || out.Decision.Floor != 6 {
 		t.Errorf("after an invalid reload: %+v, want the last good config (active, floor 6)", out)
 	}
 	bump(strings.Replace(string(good), "name: ai-inference,", "name: ai-inference, mode: shadow,", 1))
-	waitFor(ctx, t, "the valid config to be applied", func() (bool, error) { return reloads("success") == 1, nil })
+	testbed.WaitFor(ctx, t, "the valid config to be applied", func() (bool, error) { return reloads("success") == 1, nil })
 	if out := r.daemon.RunOnce(ctx, time.Now())[0]; !out.Shadow {
 		t.Errorf("after a valid reload to shadow mode: %+v", out)
 	}
@@ -377,7 +363,7 @@ leaderElection: {enabled: true, namespace: default, leaseName: prescaler-e2e, le
 	a, stopA, doneA := start()
 	b, stopB, doneB := start()
 	defer stopB()
-	waitFor(ctx, t, "a leader", func() (bool, error) { return a.leading() || b.leading(), nil })
+	testbed.WaitFor(ctx, t, "a leader", func() (bool, error) { return a.leading() || b.leading(), nil })
 	leader, follower, stopLeader, leaderDone := a, b, stopA, doneA
 	if b.leading() {
 		leader, follower, stopLeader, leaderDone = b, a, stopB, doneB
@@ -385,13 +371,13 @@ leaderElection: {enabled: true, namespace: default, leaseName: prescaler-e2e, le
 	if follower.leading() {
 		t.Fatal("both processes lead")
 	}
-	waitFor(ctx, t, "the leader's first loop", func() (bool, error) { return leader.daemon.Ready(time.Now()) == nil, nil })
+	testbed.WaitFor(ctx, t, "the leader's first loop", func() (bool, error) { return leader.daemon.Ready(time.Now()) == nil, nil })
 	stopLeader()
 	if err := <-leaderDone; err != nil {
 		t.Fatalf("the stopped leader returned %v", err)
 	}
 	stopped := time.Now()
-	waitFor(ctx, t, "the follower to lead and loop", func() (bool, error) {
+	testbed.WaitFor(ctx, t, "the follower to lead and loop", func() (bool, error) {
 		return follower.leading() && follower.daemon.Ready(time.Now()) == nil, nil
 	})
 	if took := time.Since(stopped); took > 3*time.Second+time.Second+time.Second {
@@ -428,7 +414,7 @@ func TestAPIServerRestart(t *testing.T) {
 	if err := env.RestartComponent(ctx, testbed.APIServer); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(ctx, t, "a clean loop after the restart", func() (bool, error) {
+	testbed.WaitFor(ctx, t, "a clean loop after the restart", func() (bool, error) {
 		out := r.daemon.RunOnce(ctx, time.Now())[0]
 		return len(out.Errs) == 0 && out.WriteErr == nil && out.Wrote && out.Decision.Floor == 6, nil
 	})
