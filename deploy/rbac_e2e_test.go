@@ -139,10 +139,8 @@ func startWorld(t *testing.T) (*testbed.Env, context.Context) {
 	env := testbed.Start(t, testbed.Options{Prometheus: testbed.PrometheusOptions{History: []testbed.Series{demand}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
-	for _, n := range []string{"gpu-a", "gpu-b"} {
-		if _, err := env.AddNode(ctx, testbed.GPUNode(n, 4)); err != nil {
-			t.Fatal(err)
-		}
+	if err := env.AddGPUNodes(ctx, 4, "gpu-a", "gpu-b"); err != nil {
+		t.Fatal(err)
 	}
 	seed(ctx, t, env.Client)
 	return env, ctx

@@ -51,6 +51,17 @@ func GPUNode(name string, gpus int64) NodeSpec {
 	}}
 }
 
+// AddGPUNodes adds one Ready kwok node per name, each with gpus
+// nvidia.com/gpu: the usual GPU pool of a test.
+func (e *Env) AddGPUNodes(ctx context.Context, gpus int64, names ...string) error {
+	for _, name := range names {
+		if _, err := e.AddNode(ctx, GPUNode(name, gpus)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // AddNode creates a kwok node and waits until it is Ready and schedulable
 // (the node lifecycle controller has removed its not-ready taint).
 func (e *Env) AddNode(ctx context.Context, spec NodeSpec) (*corev1.Node, error) {

@@ -30,10 +30,8 @@ func TestHPAFloorOnGPUNodes(t *testing.T) {
 	ctx := t.Context()
 	c := env.Client
 
-	for _, name := range []string{"gpu-a", "gpu-b"} {
-		if _, err := env.AddNode(ctx, testbed.GPUNode(name, 4)); err != nil {
-			t.Fatal(err)
-		}
+	if err := env.AddGPUNodes(ctx, 4, "gpu-a", "gpu-b"); err != nil {
+		t.Fatal(err)
 	}
 	ns := "llm"
 	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {

@@ -103,10 +103,8 @@ func TestFloorLeadsRealPeaks(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	for _, n := range []string{"gpu-a", "gpu-b"} {
-		if _, err := env.AddNode(ctx, testbed.GPUNode(n, 4)); err != nil {
-			t.Fatal(err)
-		}
+	if err := env.AddGPUNodes(ctx, 4, "gpu-a", "gpu-b"); err != nil {
+		t.Fatal(err)
 	}
 	seedWorkload(ctx, t, env.Client)
 	r := peakRunner(ctx, t, env)

@@ -45,10 +45,8 @@ func TestRunWritesTheFloorOnARealCluster(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	for _, n := range []string{"gpu-a", "gpu-b"} {
-		if _, err := env.AddNode(ctx, testbed.GPUNode(n, 4)); err != nil {
-			t.Fatal(err)
-		}
+	if err := env.AddGPUNodes(ctx, 4, "gpu-a", "gpu-b"); err != nil {
+		t.Fatal(err)
 	}
 	seedWorkload(ctx, t, env.Client)
 
