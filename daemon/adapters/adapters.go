@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -53,17 +54,56 @@ func (d Demand) Steps(ctx context.Context, t *config.Target, from, to time.Time)
 	return out, nil
 }
 
-// ScaleTargets finds the Deployment an HPA or a ScaledObject scales.
+// ScaleTargets finds the Deployment an HPA or a ScaledObject scales. The
+// capacity, start-up and signal reads of a loop all need it, and an object's
+// scaleTargetRef almost never changes, so an answer is reused for TTL: one
+// API read per target and TTL instead of three per loop.
 type ScaleTargets struct {
 	Kube    kubernetes.Interface
 	Dynamic dynamic.Interface
+	// TTL is how long an answer is reused; 0 reads every time.
+	TTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	mu    sync.Mutex
+	known map[config.ObjectRef]knownTarget
+}
+
+type knownTarget struct {
+	name string
+	read time.Time
+}
+
+// Deployment returns the name of the Deployment the target's object scales.
+func (s *ScaleTargets) Deployment(ctx context.Context, t *config.Target) (string, error) {
+	ref, now := t.Object(), time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	s.mu.Lock()
+	k, ok := s.known[ref]
+	s.mu.Unlock()
+	if ok && now().Sub(k.read) < s.TTL {
+		return k.name, nil
+	}
+	name, err := s.read(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	if s.known == nil {
+		s.known = map[config.ObjectRef]knownTarget{}
+	}
+	s.known[ref] = knownTarget{name: name, read: now()}
+	s.mu.Unlock()
+	return name, nil
 }
 
 var scaledObjects = schema.GroupVersionResource{Group: "keda.sh", Version: "v1alpha1", Resource: "scaledobjects"}
 
-// Deployment returns the name of the Deployment the target's object scales.
-func (s ScaleTargets) Deployment(ctx context.Context, t *config.Target) (string, error) {
-	ref := t.Object()
+// read asks the API server which Deployment the object scales.
+func (s *ScaleTargets) read(ctx context.Context, ref config.ObjectRef) (string, error) {
 	if ref.Kind == config.KindScaledObject {
 		obj, err := s.Dynamic.Resource(scaledObjects).Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 		if err != nil {
@@ -89,7 +129,7 @@ func (s ScaleTargets) Deployment(ctx context.Context, t *config.Target) (string,
 
 // Capacity answers how many replicas of the target the cluster can run.
 type Capacity struct {
-	Targets   ScaleTargets
+	Targets   *ScaleTargets
 	Collector *capacity.Collector
 }
 
@@ -108,7 +148,7 @@ func (c Capacity) CapacityReplicas(ctx context.Context, t *config.Target) (int32
 
 // Startup measures the target's pods' start-up time.
 type Startup struct {
-	Targets  ScaleTargets
+	Targets  *ScaleTargets
 	Recorder *startup.Recorder
 	// Window is how far back pod starts count; MinSamples how many are
 	// needed before the measurement replaces the default lead time.
@@ -181,7 +221,7 @@ func (s Scaler) Announce(ctx context.Context, t *config.Target, warning bool, re
 // its Ready replicas from the Deployment informer.
 type Signals struct {
 	Source    *promsrc.Source
-	Targets   ScaleTargets
+	Targets   *ScaleTargets
 	Collector *capacity.Collector
 	// Stale is how old a sample may be and still count as now.
 	Stale time.Duration

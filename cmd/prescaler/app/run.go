@@ -192,7 +192,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
-	targets := adapters.ScaleTargets{Kube: kube, Dynamic: dyn}
+	targets := &adapters.ScaleTargets{Kube: kube, Dynamic: dyn, TTL: time.Minute}
 	r.daemon, err = daemon.New(cfg, daemon.Options{
 		Demand:   adapters.Demand{Source: src, Metrics: queryMetrics},
 		Capacity: adapters.Capacity{Targets: targets, Collector: capColl},
