@@ -21,18 +21,8 @@ const (
 // the learning window holds that many steps.
 const minLearnSamples = 30
 
-// initHealth builds what judges the target's forecast and learns its
-// capacity, from the target's config.
-func (t *target) initHealth() error {
-	h, err := newHealth(t.cfg)
-	if err != nil {
-		return err
-	}
-	t.health = h
-	return nil
-}
-
-// health is a target's forecast record and learned capacity.
+// health is a target's forecast record and learned capacity, built from
+// its config by newHealth.
 type health struct {
 	// learner learns the per-replica capacity (nil unless "auto").
 	learner *scaler.CapacityLearner

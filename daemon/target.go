@@ -117,11 +117,11 @@ func newTarget(cfg config.Target) (*target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target %s: forecaster: %w", cfg.Name, err)
 	}
-	t := &target{cfg: cfg, roll: roll, lastDemand: math.NaN()}
-	if err := t.initHealth(); err != nil {
+	h, err := newHealth(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", cfg.Name, err)
 	}
-	return t, nil
+	return &target{cfg: cfg, roll: roll, lastDemand: math.NaN(), health: h}, nil
 }
 
 // refitPhase spreads the targets' refits over the refit period by a hash of
