@@ -3,9 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -340,25 +338,17 @@ func (h *helm) template(t *testing.T, args ...string) []*unstructured.Unstructur
 	return objs
 }
 
-// decodeObjects splits a multi-document YAML stream into objects, skipping
-// empty documents.
+// decodeObjects splits a multi-document YAML stream into objects, each
+// with a kind and a name.
 func decodeObjects(stream []byte) ([]*unstructured.Unstructured, error) {
-	dec := k8syaml.NewYAMLOrJSONDecoder(bytes.NewReader(stream), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			return objs, nil
-		} else if err != nil {
-			return nil, err
-		}
-		if len(m) == 0 {
-			continue
-		}
-		o := &unstructured.Unstructured{Object: m}
-		if o.GetKind() == "" || o.GetName() == "" {
-			return nil, fmt.Errorf("an object without kind or name: %v", m)
-		}
-		objs = append(objs, o)
+	objs, err := testbed.DecodeManifests(stream)
+	if err != nil {
+		return nil, err
 	}
+	for _, o := range objs {
+		if o.GetKind() == "" || o.GetName() == "" {
+			return nil, fmt.Errorf("an object without kind or name: %v", o.Object)
+		}
+	}
+	return objs, nil
 }

@@ -396,14 +396,24 @@ func readManifests(path string) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec := k8syaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	objs, err := DecodeManifests(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return objs, nil
+}
+
+// DecodeManifests decodes every non-empty document of a YAML (or JSON)
+// stream, such as kubectl applies or helm template prints.
+func DecodeManifests(stream []byte) ([]*unstructured.Unstructured, error) {
+	dec := k8syaml.NewYAMLOrJSONDecoder(bytes.NewReader(stream), 4096)
 	var objs []*unstructured.Unstructured
 	for {
 		var doc map[string]any
 		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
 			return objs, nil
 		} else if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, err
 		}
 		if len(doc) > 0 {
 			objs = append(objs, &unstructured.Unstructured{Object: doc})
