@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prescaler/prescaler/predictor"
+	"github.com/prescaler/prescaler/policy"
 	"github.com/prescaler/prescaler/scaler"
 	"github.com/prescaler/prescaler/simulate/cluster"
 	"github.com/prescaler/prescaler/simulate/hpa"
@@ -438,61 +438,44 @@ func (yesterdayPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, flo
 	return max(s.opts.MinReplicas, min(floor, s.opts.MaxReplicas, s.maxSchedulable())), nil, math.NaN(), ""
 }
 
-// forecastPlanner is prescaler: the Rolling forecaster fed only the past, and
-// scaler.Decide, exactly as the daemon runs them.
+// forecastPlanner is prescaler: the daemon's policy.Planner, built from the
+// same settings a configured target gets, fed only the past.
 type forecastPlanner struct {
-	roll    *predictor.Rolling
-	stepMin int
-	horizon int
-	fed     int // minutes fed to the forecaster
-	pending float64
-	floor   int32
-	userMin int32
+	planner  *policy.Planner
+	headroom policy.Headroom
+	stepMin  int
+	fed      int // minutes fed to the forecaster
+	pending  float64
+	floor    int32
 }
 
 func newForecastPlanner(opts Options) (*forecastPlanner, error) {
-	stepMin := int(opts.Step / time.Minute)
-	// Decisions fall anywhere inside a step: up to one step elapsed.
-	horizon := scaler.ForecastSteps(opts.Step, opts.Step, opts.Startup, opts.Guard)
-	roll, err := predictor.NewRolling(predictor.RollingOptions{
-		Options: predictor.Options{Period: int(opts.Season / opts.Step), Period2: int(opts.Season2 / opts.Step),
-			Horizon: horizon, Clip: 5},
-		Window:     int(opts.Warmup / opts.Step),
-		RefitEvery: int(opts.Refit / opts.Step),
-	})
+	target := opts.target()
+	p, err := policy.New(target.PolicySettings())
 	if err != nil {
 		return nil, err
 	}
-	return &forecastPlanner{roll: roll, stepMin: stepMin, horizon: horizon, floor: opts.MinReplicas}, nil
+	return &forecastPlanner{planner: p, headroom: target.Headroom(), stepMin: int(opts.Step / time.Minute), floor: opts.MinReplicas}, nil
 }
 
 func (f *forecastPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
 	f.feedUntil(m, s.opts)
-	model := f.roll.Model()
-	in := scaler.Inputs{
-		StepLength: s.opts.Step, Lead: s.opts.Startup, Guard: s.opts.Guard,
+	model := f.planner.Model()
+	p := f.planner.Plan(policy.Situation{
 		Elapsed:         time.Duration(m%f.stepMin) * time.Minute, // since the last complete step
-		ReplicaCapacity: s.opts.ReplicaCapacity * s.opts.FloorUtilization,
+		Lead:            s.opts.Startup,
+		ReplicaCapacity: s.opts.ReplicaCapacity,
+		Headroom:        f.headroom,
+		Fresh:           model != nil,
 		UserMinReplicas: s.opts.MinReplicas, MaxReplicas: s.opts.MaxReplicas, CurrentFloor: f.floor,
 		CurrentReplicas: s.cluster.Replicas(), CapacityReplicas: s.maxSchedulable(),
-		MaxStepDownPercent: s.opts.MaxStepDownPercent, DataOK: model != nil,
-	}
+	})
 	forecast := math.NaN()
 	if model != nil {
-		in.Forecast = make([]scaler.Step, f.horizon)
-		for h := 1; h <= f.horizon; h++ {
-			q, err := model.Quantile(h, s.opts.Quantile)
-			if err != nil {
-				in.DataOK = false
-				break
-			}
-			in.Forecast[h-1] = scaler.Step{Mean: model.Point(h), Upper: q}
-		}
 		forecast = model.Point(1) / float64(f.stepMin)
 	}
-	d := scaler.Decide(in)
-	f.floor = d.Floor
-	return d.Floor, d.Behavior, forecast, d.Reason
+	f.floor = p.Decision.Floor
+	return p.Decision.Floor, p.Decision.Behavior, forecast, p.Decision.Reason
 }
 
 // feedUntil gives the forecaster every complete step that ends before minute m.
@@ -501,7 +484,7 @@ func (f *forecastPlanner) feedUntil(m int, opts Options) {
 		v := opts.Demand.Values[f.fed]
 		f.pending += v
 		if (f.fed+1)%f.stepMin == 0 {
-			_, _ = f.roll.Observe(f.pending) // the trace reader already rejected bad values
+			_, _ = f.planner.Observe(f.pending) // the trace reader already rejected bad values
 			f.pending = 0
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/prescaler/prescaler/config"
 	"github.com/prescaler/prescaler/trace"
 )
 
@@ -38,9 +39,9 @@ type Options struct {
 	// the floor covers.
 	Step, Season, Season2, Refit time.Duration
 	Quantile                     float64
-	// FloorUtilization is the utilization a replica is sized for when the
-	// floor is computed (default: the HPA's target, so the floor is what the
-	// HPA would ask for at the forecast demand).
+	// FloorUtilization is the fraction of ReplicaCapacity the floor plans a
+	// replica for (default 1, as a configured target's
+	// forecast.floorUtilization).
 	FloorUtilization float64
 	// Guard is the scale-down guard window, MaxStepDownPercent the largest
 	// drop of the floor per decision.
@@ -57,26 +58,28 @@ type Options struct {
 	Progress func(minutes int)
 }
 
-// Defaults fills unset options with the values the backtest command uses.
+// Defaults fills unset options with the values the backtest command uses:
+// a configured target's defaults for prescaler's settings.
 func (o Options) Defaults() Options {
+	def := config.DefaultTarget()
 	set := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
 		}
 	}
 	set(&o.Warmup, 7*24*time.Hour)
-	set(&o.Step, time.Minute)
-	set(&o.Season, 24*time.Hour)
-	set(&o.Refit, 24*time.Hour)
-	set(&o.Guard, 5*time.Minute)
+	set(&o.Step, time.Duration(def.Forecast.Step))
+	set(&o.Season, time.Duration(def.Forecast.Season))
+	set(&o.Refit, time.Duration(def.Forecast.Refit))
+	set(&o.Guard, time.Duration(def.ScaleDown.Stabilization))
 	if o.HPATargetUtilization == 0 {
 		o.HPATargetUtilization = 0.7
 	}
 	if o.FloorUtilization == 0 {
-		o.FloorUtilization = o.HPATargetUtilization
+		o.FloorUtilization = def.Forecast.FloorUtilization
 	}
 	if o.Quantile == 0 {
-		o.Quantile = 0.9
+		o.Quantile = def.Forecast.Quantile
 	}
 	if o.GPUsPerReplica == 0 {
 		o.GPUsPerReplica = 1
@@ -85,7 +88,7 @@ func (o Options) Defaults() Options {
 		o.MinReplicas = 1
 	}
 	if o.MaxStepDownPercent == 0 {
-		o.MaxStepDownPercent = 10
+		o.MaxStepDownPercent = def.ScaleDown.MaxStepPercent
 	}
 	if o.FrontierUtilizations == nil {
 		for u := 0.40; u < 0.951; u += 0.05 {
@@ -131,4 +134,26 @@ func (o Options) Validate() error {
 		bad("season", o.Season, fmt.Sprintf("season, season2, refit and warmup must be multiples of the step %s", o.Step))
 	}
 	return errors.Join(errs...)
+}
+
+// backtestTarget names the simulated target; its name sets the phase of
+// its refits, as a configured target's does.
+const backtestTarget = "backtest"
+
+// target is the configured target the backtest's prescaler stands for: the
+// options' forecaster and headroom, a fixed lead time of the start-up time,
+// and the history the warm-up holds.
+func (o Options) target() config.Target {
+	t := config.DefaultTarget()
+	t.Name = backtestTarget
+	t.Forecast.Step = config.Duration(o.Step)
+	t.Forecast.Season = config.Duration(o.Season)
+	t.Forecast.Season2 = config.Duration(o.Season2)
+	t.Forecast.History = config.Duration(o.Warmup)
+	t.Forecast.Refit = config.Duration(o.Refit)
+	t.Forecast.Quantile = o.Quantile
+	t.Forecast.FloorUtilization = o.FloorUtilization
+	t.LeadTime = config.LeadTime{Duration: o.Startup}
+	t.ScaleDown = config.ScaleDown{Stabilization: config.Duration(o.Guard), MaxStepPercent: o.MaxStepDownPercent}
+	return t
 }

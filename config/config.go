@@ -160,6 +160,10 @@ type Forecast struct {
 	Refit Duration `yaml:"refit"`
 	// Quantile is the demand quantile the floor covers, in (0, 1).
 	Quantile float64 `yaml:"quantile"`
+	// FloorUtilization is the fraction of replicaCapacity the floor plans
+	// each replica for, in (0, 1]; 1 sizes the floor at full capacity and
+	// leaves the margin above it to the quantile and to the HPA's own target.
+	FloorUtilization float64 `yaml:"floorUtilization"`
 	// Interval is the coverage of the central prediction interval exported
 	// as a metric, in (0, 1).
 	Interval float64 `yaml:"interval"`
@@ -238,12 +242,13 @@ func DefaultTarget() Target {
 		Mode: ModeActive,
 		SLO:  SLO{GPUUtilizationCeiling: 0.9, LearnWindow: Duration(6 * time.Hour)},
 		Forecast: Forecast{
-			Step:     Duration(time.Minute),
-			Season:   Duration(day),
-			History:  Duration(14 * day),
-			Refit:    Duration(day),
-			Quantile: 0.9,
-			Interval: 0.8,
+			Step:             Duration(time.Minute),
+			Season:           Duration(day),
+			History:          Duration(14 * day),
+			Refit:            Duration(day),
+			Quantile:         0.9,
+			FloorUtilization: 1,
+			Interval:         0.8,
 		},
 		LeadTime:  LeadTime{Auto: true},
 		ScaleDown: ScaleDown{Stabilization: Duration(5 * time.Minute), MaxStepPercent: 20},

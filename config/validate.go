@@ -288,6 +288,9 @@ func (f *Forecast) validate(r *report, path string) {
 	}
 	r.positive(path+".refit", f.Refit)
 	r.fraction(path+".quantile", f.Quantile)
+	if u := f.FloorUtilization; !(u > 0 && u <= 1) {
+		r.add(path+".floorUtilization", "%v must be in (0, 1]", u)
+	}
 	r.fraction(path+".interval", f.Interval)
 }
 

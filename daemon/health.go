@@ -41,7 +41,7 @@ func newHealth(cfg config.Target) (*health, error) {
 	}
 	step := time.Duration(cfg.Forecast.Step)
 	window := max(1, int(time.Duration(cfg.Demotion.Window)/step))
-	horizon := max(1, int(math.Ceil(float64(configuredLead(cfg))/float64(step))))
+	horizon := max(1, int(math.Ceil(float64(cfg.ConfiguredLead())/float64(step))))
 	tracker, err := predictor.NewErrorTracker(horizon, window)
 	if err != nil {
 		return nil, err

@@ -3,18 +3,14 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"time"
 
 	"github.com/prescaler/prescaler/config"
+	"github.com/prescaler/prescaler/policy"
 	"github.com/prescaler/prescaler/predictor"
 	"github.com/prescaler/prescaler/scaler"
 )
-
-// defaultLeadTime is the lead time of a target with `leadTime: auto` before
-// enough of its pods were seen starting to measure one.
-const defaultLeadTime = 3 * time.Minute
 
 // staleSteps: demand whose newest valid step is older than this many steps
 // is stale, and a stale forecast never lowers a floor.
@@ -77,7 +73,7 @@ func (o Outcome) stepMinutes() float64 { return o.Step.Minutes() }
 // target is the daemon's memory of one target between loops.
 type target struct {
 	cfg  config.Target
-	roll *predictor.Rolling
+	plan *policy.Planner
 	// next is the start of the next demand step to read.
 	next time.Time
 	// lastValid is the end of the newest step that had data, lastDemand its
@@ -89,47 +85,16 @@ type target struct {
 	health *health
 }
 
-// configuredLead is the lead time the forecaster is built for: the
-// configured one, or the default until start-up times are measured.
-func configuredLead(cfg config.Target) time.Duration {
-	if cfg.LeadTime.Auto {
-		return defaultLeadTime
-	}
-	return cfg.LeadTime.Duration
-}
-
 func newTarget(cfg config.Target) (*target, error) {
-	step := time.Duration(cfg.Forecast.Step)
-	lead := configuredLead(cfg)
-	refitEvery := max(1, int(time.Duration(cfg.Forecast.Refit)/step))
-	roll, err := predictor.NewRolling(predictor.RollingOptions{
-		Options: predictor.Options{
-			Period:  int(time.Duration(cfg.Forecast.Season) / step),
-			Period2: int(time.Duration(cfg.Forecast.Season2) / step),
-			// Calibrated through the usual decision: one step elapsed.
-			Horizon: scaler.ForecastSteps(step, step, lead, time.Duration(cfg.ScaleDown.Stabilization)),
-			Clip:    5,
-		},
-		Window:     int(time.Duration(cfg.Forecast.History) / step),
-		RefitEvery: refitEvery,
-		FirstRefit: refitPhase(cfg.Name, refitEvery),
-	})
+	plan, err := policy.New(cfg.PolicySettings())
 	if err != nil {
-		return nil, fmt.Errorf("target %s: forecaster: %w", cfg.Name, err)
+		return nil, fmt.Errorf("target %s: %w", cfg.Name, err)
 	}
 	h, err := newHealth(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", cfg.Name, err)
 	}
-	return &target{cfg: cfg, roll: roll, lastDemand: math.NaN(), health: h}, nil
-}
-
-// refitPhase spreads the targets' refits over the refit period by a hash of
-// their name, so a thousand targets do not all refit in the same loop.
-func refitPhase(name string, every int) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(name))
-	return 1 + int(h.Sum32()%uint32(every))
+	return &target{cfg: cfg, plan: plan, lastDemand: math.NaN(), health: h}, nil
 }
 
 // sources bundles what a reconcile reads and writes.
@@ -176,15 +141,14 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	out.LeadTime = t.leadTime(ctx, src.startup, &out)
 	out.Capacity = t.capacity(ctx, src.capacity, state, &out)
 	out.ReplicaCapacity, out.CapacityLearned = t.replicaCapacity()
-	in := t.inputs(state, out)
+	sit := t.situation(state, out)
 	if out.DataFresh {
 		// The forecast starts at the end of the last step read.
-		in.Elapsed = now.Sub(t.next)
+		sit.Elapsed = now.Sub(t.next)
 	}
-	in.Forecast, in.DataOK = t.forecast(in, out.DataFresh)
-	out.Forecast = in.Forecast
-	out.LeadForecast = t.leadForecast(in)
-	out.Decision = scaler.Decide(in)
+	plan := t.plan.Plan(sit)
+	out.Decision, out.Forecast = plan.Decision, plan.Forecast
+	out.LeadForecast = t.plan.LeadForecast(out.LeadTime, t.cfg.Forecast.Interval)
 	if t.cfg.Mode == config.ModeShadow {
 		out.Shadow = true
 		return out
@@ -220,7 +184,7 @@ func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, l
 		}
 		steps = len(values)
 	}
-	fresh = t.roll.Model() != nil && !t.lastValid.IsZero() && now.Sub(t.lastValid) <= staleSteps*step+lag
+	fresh = t.plan.Model() != nil && !t.lastValid.IsZero() && now.Sub(t.lastValid) <= staleSteps*step+lag
 	return fresh, steps
 }
 
@@ -229,12 +193,12 @@ func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, l
 // lead time ahead.
 func (t *target) observe(v float64, out *Outcome) {
 	step := time.Duration(t.cfg.Forecast.Step)
-	if _, err := t.roll.Observe(v); err != nil {
+	if _, err := t.plan.Observe(v); err != nil {
 		out.Errs = append(out.Errs, fmt.Errorf("demand: %w", err))
 		v = math.NaN()
 	}
 	ahead := math.NaN()
-	if m := t.roll.Model(); m != nil {
+	if m := t.plan.Model(); m != nil {
 		ahead = m.Point(t.health.errors.Horizon())
 	}
 	t.health.errors.Observe(v, ahead)
@@ -255,7 +219,7 @@ func (t *target) leadTime(ctx context.Context, startup StartupSource, out *Outco
 		out.Errs = append(out.Errs, fmt.Errorf("start-up time: %w", err))
 	}
 	if err != nil || !ok || d <= 0 {
-		return defaultLeadTime
+		return config.DefaultLeadTime
 	}
 	return d
 }
@@ -272,60 +236,25 @@ func (t *target) capacity(ctx context.Context, cs CapacitySource, state ScaleSta
 	return n
 }
 
-// inputs maps the config, the object's state and the loop's readings onto
-// the decision core's inputs (the forecast is added by forecast).
-func (t *target) inputs(state ScaleState, out Outcome) scaler.Inputs {
+// situation maps the config, the object's state and the loop's readings
+// onto what the decision knows besides the forecast.
+func (t *target) situation(state ScaleState, out Outcome) policy.Situation {
 	userMin := max(state.UserMinReplicas, t.cfg.Bounds.MinReplicas)
 	maxReplicas := state.MaxReplicas
 	if b := t.cfg.Bounds.MaxReplicas; b > 0 && (maxReplicas == 0 || b < maxReplicas) {
 		maxReplicas = b
 	}
-	return scaler.Inputs{
-		StepLength:         time.Duration(t.cfg.Forecast.Step),
-		Lead:               out.LeadTime,
-		Guard:              time.Duration(t.cfg.ScaleDown.Stabilization),
-		ReplicaCapacity:    out.ReplicaCapacity,
-		UserMinReplicas:    userMin,
-		MaxReplicas:        maxReplicas,
-		CurrentFloor:       state.CurrentFloor,
-		CurrentReplicas:    state.CurrentReplicas,
-		CapacityReplicas:   out.Capacity,
-		MaxStepDownPercent: t.cfg.ScaleDown.MaxStepPercent,
-		UserBehavior:       state.UserBehavior,
-		Demoted:            out.Demoted,
+	return policy.Situation{
+		Lead:             out.LeadTime,
+		ReplicaCapacity:  out.ReplicaCapacity,
+		Headroom:         t.cfg.Headroom(),
+		Fresh:            out.DataFresh,
+		Demoted:          out.Demoted,
+		UserMinReplicas:  userMin,
+		MaxReplicas:      maxReplicas,
+		CurrentFloor:     state.CurrentFloor,
+		CurrentReplicas:  state.CurrentReplicas,
+		CapacityReplicas: out.Capacity,
+		UserBehavior:     state.UserBehavior,
 	}
-}
-
-// forecast reads the model's mean and configured quantile for every step the
-// decision needs. Without a fresh model the decision falls back to keeping
-// the floor in force.
-func (t *target) forecast(in scaler.Inputs, fresh bool) ([]scaler.Step, bool) {
-	model := t.roll.Model()
-	if model == nil {
-		return nil, false
-	}
-	steps := make([]scaler.Step, scaler.ForecastSteps(in.StepLength, in.Elapsed, in.Lead, in.Guard))
-	for h := range steps {
-		q, err := model.Quantile(h+1, t.cfg.Forecast.Quantile)
-		if err != nil {
-			return nil, false
-		}
-		steps[h] = scaler.Step{Mean: model.Point(h + 1), Upper: q}
-	}
-	return steps, fresh
-}
-
-// leadForecast is the forecast one lead time ahead with the configured
-// central interval, for the metrics (zero without a model).
-func (t *target) leadForecast(in scaler.Inputs) predictor.Forecast {
-	model := t.roll.Model()
-	if model == nil {
-		return predictor.Forecast{}
-	}
-	h := max(1, int(math.Ceil(float64(in.Lead)/float64(in.StepLength))))
-	f, err := model.ForecastAt(h, t.cfg.Forecast.Interval)
-	if err != nil {
-		return predictor.Forecast{}
-	}
-	return f
 }

@@ -43,6 +43,7 @@ type backtestFlags struct {
 	refit           string
 	warmup          string
 	quantile        float64
+	floorUtil       float64
 	queueTarget     float64
 	frontier        string
 	seed            uint64
@@ -108,6 +109,7 @@ Without --replica-capacity, the capacity is chosen so that the trace's peak minu
 	fs.StringVar(&f.refit, "refit", "1d", "forecaster refit period")
 	fs.StringVar(&f.warmup, "warmup", "7d", "history the forecaster learns from before the evaluation starts")
 	fs.Float64Var(&f.quantile, "quantile", 0.9, "demand quantile prescaler's floor covers, in (0, 1)")
+	fs.Float64Var(&f.floorUtil, "floor-utilization", 1, "fraction of the replica capacity prescaler's floor plans a replica for, in (0, 1]")
 	fs.Float64Var(&f.queueTarget, "queue-target", 5, "the HPA's queue-depth target per pod (0: CPU utilization only)")
 	fs.StringVar(&f.frontier, "frontier", "", "comma-separated target utilizations of the reactive frontier runs (default 0.40,0.45,…,0.95); fewer runs are faster but interpolate the frontier coarsely")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the start-up jitter")
@@ -124,7 +126,7 @@ Without --replica-capacity, the capacity is chosen so that the trace's peak minu
 func (f backtestFlags) plan(changed func(string) bool) (backtestPlan, error) {
 	p := backtestPlan{timelinePath: f.timelinePath, asJSON: f.asJSON, plotPath: f.plotPath, plotDay: f.plotDay}
 	o := backtest.Options{
-		HPATargetUtilization: f.hpaTarget, Quantile: f.quantile, QueueTarget: f.queueTarget,
+		HPATargetUtilization: f.hpaTarget, Quantile: f.quantile, FloorUtilization: f.floorUtil, QueueTarget: f.queueTarget,
 		GPUsPerReplica: f.gpusPerReplica, Seed: f.seed, Timeline: f.timelinePath != "" || f.plotPath != "",
 	}
 	checks := []struct {
@@ -135,6 +137,7 @@ func (f backtestFlags) plan(changed func(string) bool) (backtestPlan, error) {
 	}{
 		{!(f.hpaTarget > 0 && f.hpaTarget <= 1), "hpa-target-utilization", f.hpaTarget, "must be in (0, 1]"},
 		{!(f.quantile > 0 && f.quantile < 1), "quantile", f.quantile, "must be in (0, 1)"},
+		{!(f.floorUtil > 0 && f.floorUtil <= 1), "floor-utilization", f.floorUtil, "must be in (0, 1]"},
 		{!(f.queueTarget >= 0) || math.IsInf(f.queueTarget, 0), "queue-target", f.queueTarget, "must be a number ≥ 0"},
 		{f.peakReplicas < 1, "peak-replicas", f.peakReplicas, "must be at least 1"},
 		{f.gpusPerReplica < 1, "gpus-per-replica", f.gpusPerReplica, "must be at least 1"},

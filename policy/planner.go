@@ -1,0 +1,219 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/prescaler/prescaler/predictor"
+	"github.com/prescaler/prescaler/scaler"
+)
+
+// Clip is the robust-updating level of every forecaster prescaler runs:
+// one-step errors beyond Clip error scales are clipped before they move the
+// states, so one burst does not bend the seasonal profile for days.
+const Clip = 5
+
+// Settings configure a Planner's forecaster and the windows its decisions
+// cover. They are fixed for a Planner's life: a change starts a new one.
+type Settings struct {
+	// Step is the forecast step; Season and Season2 (0: none) the seasons,
+	// whole numbers of steps.
+	Step, Season, Season2 time.Duration
+	// History is the window the model is fitted on; Refit the period of
+	// refits; RefitPhase, in [1, Refit/Step], the steps from the first fit
+	// to the first refit (0: a whole period), so many targets do not all
+	// refit in one loop.
+	History, Refit time.Duration
+	RefitPhase     int
+	// Lead is the lead time the forecast's intervals are calibrated for
+	// (the configured start-up time, or the default until it is measured).
+	// A decision may cover a longer lead: the intervals then widen by
+	// extrapolation.
+	Lead time.Duration
+	// Guard is the scale-down guard window after the lead time.
+	Guard time.Duration
+	// MaxStepDownPercent bounds a floor's drop per decision (0: no bound).
+	MaxStepDownPercent int32
+}
+
+// Headroom is how much capacity a floor holds above the forecast mean (see
+// the package comment).
+type Headroom struct {
+	// Quantile of the forecast demand the floor covers, in (0, 1).
+	Quantile float64
+	// Utilization is the fraction of a replica's capacity the floor plans
+	// to use, in (0, 1].
+	Utilization float64
+}
+
+// Validate names the knob outside its domain.
+func (h Headroom) Validate() error {
+	var errs []error
+	if !(h.Quantile > 0 && h.Quantile < 1) {
+		errs = append(errs, fmt.Errorf("quantile %v must be in (0, 1)", h.Quantile))
+	}
+	if !(h.Utilization > 0 && h.Utilization <= 1) {
+		errs = append(errs, fmt.Errorf("floor utilization %v must be in (0, 1]", h.Utilization))
+	}
+	return errors.Join(errs...)
+}
+
+func (h Headroom) String() string {
+	return fmt.Sprintf("quantile %.2f, floor utilization %.2f", h.Quantile, h.Utilization)
+}
+
+// Planner is one target's forecaster and decision path.
+type Planner struct {
+	set  Settings
+	roll *predictor.Rolling
+}
+
+// New validates the settings and returns a Planner with no history.
+func New(s Settings) (*Planner, error) {
+	if s.Step <= 0 {
+		return nil, fmt.Errorf("forecast step %s must be positive", s.Step)
+	}
+	if s.Lead < 0 || s.Guard < 0 {
+		return nil, fmt.Errorf("lead %s and guard %s must not be negative", s.Lead, s.Guard)
+	}
+	refitEvery := max(1, int(s.Refit/s.Step))
+	roll, err := predictor.NewRolling(predictor.RollingOptions{
+		Options: predictor.Options{
+			Period:  int(s.Season / s.Step),
+			Period2: int(s.Season2 / s.Step),
+			// Calibrated for the usual decision: one step elapsed.
+			Horizon: scaler.ForecastSteps(s.Step, s.Step, s.Lead, s.Guard),
+			Clip:    Clip,
+		},
+		Window:     int(s.History / s.Step),
+		RefitEvery: refitEvery,
+		FirstRefit: s.RefitPhase,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("forecaster: %w", err)
+	}
+	return &Planner{set: s, roll: roll}, nil
+}
+
+// Settings returns the settings the Planner was built with.
+func (p *Planner) Settings() Settings { return p.set }
+
+// Observe feeds the demand of the next step (NaN: missing).
+func (p *Planner) Observe(v float64) (fitted bool, err error) { return p.roll.Observe(v) }
+
+// Model is the fitted model positioned after the last step observed; nil
+// before the first fit.
+func (p *Planner) Model() *predictor.Model { return p.roll.Model() }
+
+// Rolling is the forecaster itself, for its fit counters.
+func (p *Planner) Rolling() *predictor.Rolling { return p.roll }
+
+// Situation is what a decision knows besides the forecast: the target's
+// object, the cluster and the knobs in force.
+type Situation struct {
+	// Elapsed is the time since the end of the last step observed: the
+	// forecast's first step began then.
+	Elapsed time.Duration
+	// Lead is the pods' start-up time now (configured or measured).
+	Lead time.Duration
+	// ReplicaCapacity is the demand per minute one Ready replica serves.
+	ReplicaCapacity float64
+	Headroom        Headroom
+	// Fresh is false when demand could not be read or is stale: the floor
+	// in force is then kept.
+	Fresh bool
+	// Demoted hands the target back to the HPA alone.
+	Demoted bool
+
+	UserMinReplicas, MaxReplicas, CurrentFloor, CurrentReplicas int32
+	// CapacityReplicas is how many replicas the cluster can run; negative
+	// when unknown.
+	CapacityReplicas int32
+	UserBehavior     *scaler.Behavior
+}
+
+// Plan is one decision with the forecast it read.
+type Plan struct {
+	Decision scaler.Decision
+	// Forecast covers the steps the decision read (nil without a model).
+	Forecast []scaler.Step
+}
+
+// Plan decides the floor and behavior for the situation from the model in
+// hand.
+func (p *Planner) Plan(s Situation) Plan {
+	n := scaler.ForecastSteps(p.set.Step, s.Elapsed, s.Lead, p.set.Guard)
+	steps, ok := p.forecast(n, s.Headroom.Quantile)
+	if !ok {
+		steps = nil
+	}
+	s.Fresh = s.Fresh && ok
+	return Decide(p.set, s, steps)
+}
+
+// Decide is the decision for a situation and a forecast of the steps it
+// covers (ForecastSteps(settings.Step, s.Elapsed, s.Lead, settings.Guard)
+// of them, or more). Plan calls it with the model's forecast; the backtest
+// also calls it with the demand that really came, to tell the policy's limits
+// from the forecast's.
+func Decide(set Settings, s Situation, forecast []scaler.Step) Plan {
+	in := scaler.Inputs{
+		StepLength:         set.Step,
+		Forecast:           forecast,
+		Lead:               s.Lead,
+		Guard:              set.Guard,
+		Elapsed:            s.Elapsed,
+		ReplicaCapacity:    s.ReplicaCapacity * s.Headroom.Utilization,
+		UserMinReplicas:    s.UserMinReplicas,
+		MaxReplicas:        s.MaxReplicas,
+		CurrentFloor:       s.CurrentFloor,
+		CurrentReplicas:    s.CurrentReplicas,
+		CapacityReplicas:   s.CapacityReplicas,
+		MaxStepDownPercent: set.MaxStepDownPercent,
+		DataOK:             s.Fresh && forecast != nil,
+		UserBehavior:       s.UserBehavior,
+		Demoted:            s.Demoted,
+	}
+	return Plan{Decision: scaler.Decide(in), Forecast: forecast}
+}
+
+// ForecastSteps is how many forecast steps a decision in the situation
+// reads.
+func (p *Planner) ForecastSteps(s Situation) int {
+	return scaler.ForecastSteps(p.set.Step, s.Elapsed, s.Lead, p.set.Guard)
+}
+
+// forecast reads the model's mean and the headroom's quantile for every
+// step the decision covers.
+func (p *Planner) forecast(n int, quantile float64) ([]scaler.Step, bool) {
+	model := p.roll.Model()
+	if model == nil {
+		return nil, false
+	}
+	steps := make([]scaler.Step, n)
+	for h := range steps {
+		q, err := model.Quantile(h+1, quantile)
+		if err != nil {
+			return nil, false
+		}
+		steps[h] = scaler.Step{Mean: model.Point(h + 1), Upper: q}
+	}
+	return steps, true
+}
+
+// LeadForecast is the forecast one lead time ahead with a central interval
+// of the given coverage (zero without a model), for the metrics.
+func (p *Planner) LeadForecast(lead time.Duration, coverage float64) predictor.Forecast {
+	model := p.roll.Model()
+	if model == nil {
+		return predictor.Forecast{}
+	}
+	h := max(1, int(math.Ceil(float64(lead)/float64(p.set.Step))))
+	f, err := model.ForecastAt(h, coverage)
+	if err != nil {
+		return predictor.Forecast{}
+	}
+	return f
+}
