@@ -20,6 +20,10 @@ const (
 	Prescaler = "prescaler"
 	Oracle    = "oracle"
 	Yesterday = "yesterday"
+	// Perfect is prescaler's policy fed the demand that really came as its
+	// forecast: where prescaler misses a target, it tells whether the
+	// policy or the forecast is the limit.
+	Perfect = "perfect-forecast"
 )
 
 // Summary is one policy's outcome over the evaluation period.
@@ -50,6 +54,8 @@ type Row struct {
 type PolicyResult struct {
 	Policy            string   `json:"policy"`
 	TargetUtilization float64  `json:"target_utilization,omitempty"`
+	// Headroom is prescaler's setting (prescaler and perfect-forecast runs).
+	Headroom *policy.Headroom `json:"headroom,omitempty"`
 	Summary           Summary  `json:"summary"`
 	Reasons           []Reason `json:"reasons,omitempty"`
 	Timeline          []Row    `json:"-"`
@@ -70,6 +76,17 @@ type Result struct {
 	// Frontier is their Pareto frontier.
 	FrontierRuns []PolicyResult  `json:"frontier_runs"`
 	Frontier     []FrontierPoint `json:"frontier"`
+	// GridRuns are prescaler at each of Options.Grid's settings (HPA target
+	// × headroom); GridFrontier is their Pareto frontier.
+	GridRuns     []PolicyResult  `json:"grid_runs,omitempty"`
+	GridFrontier []FrontierPoint `json:"grid_frontier,omitempty"`
+	// GridComparisons place each grid run against the reactive frontier
+	// (Policy is the run's label).
+	GridComparisons []Comparison `json:"grid_comparisons,omitempty"`
+	// Cheapest is the grid run with the fewest GPU-hours among those with
+	// no more overloaded minutes than the HPA alone at the main target; nil
+	// when none qualifies.
+	Cheapest *CostComparison `json:"cheapest,omitempty"`
 	Comparisons  []Comparison    `json:"comparisons"`
 	EvalStart    int64           `json:"eval_start_unix_minute"`
 	EvalMinutes  int             `json:"eval_minutes"`
@@ -97,42 +114,133 @@ func Run(opts Options) (*Result, error) {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
 	warm := int(opts.Warmup / time.Minute)
+	main := opts.headroom()
 	specs := []runSpec{
 		{policy: Reactive, utilization: opts.HPATargetUtilization, timeline: opts.Timeline},
-		{policy: Prescaler, utilization: opts.HPATargetUtilization, timeline: opts.Timeline},
+		{policy: Prescaler, utilization: opts.HPATargetUtilization, headroom: main, timeline: opts.Timeline},
+		{policy: Perfect, utilization: opts.HPATargetUtilization, headroom: main, timeline: opts.Timeline},
 		{policy: Yesterday, utilization: opts.HPATargetUtilization, timeline: opts.Timeline},
 		{policy: Oracle, timeline: opts.Timeline},
 	}
 	for _, u := range opts.FrontierUtilizations {
 		specs = append(specs, runSpec{policy: Reactive, utilization: u, frontier: true})
 	}
-	results := make([]PolicyResult, len(specs))
-	errs := make([]error, len(specs))
-	runAll(len(specs), func(i int) {
-		results[i], errs[i] = simulate(opts, specs[i])
-	})
-	for i, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("backtest %s: %w", specs[i].policy, err)
-		}
+	for _, g := range opts.Grid {
+		specs = append(specs, runSpec{policy: Prescaler, utilization: g.HPATargetUtilization, headroom: g.Headroom, grid: true})
+	}
+	results, err := simulateAll(opts, specs)
+	if err != nil {
+		return nil, err
 	}
 	res := &Result{EvalStart: opts.Demand.MinuteAt(warm), EvalMinutes: opts.Demand.Len() - warm, Options: describe(opts)}
-	var points []FrontierPoint
+	var points, grid []FrontierPoint
 	for i, r := range results {
-		if specs[i].frontier {
+		switch {
+		case specs[i].frontier:
 			res.FrontierRuns = append(res.FrontierRuns, r)
 			points = append(points, FrontierPoint{Label: "u=" + strconv.FormatFloat(r.TargetUtilization, 'f', 2, 64),
 				GPUHours: r.Summary.GPUHours, OverloadedMinutes: float64(r.Summary.OverloadedMinutes)})
-		} else {
+		case specs[i].grid:
+			res.GridRuns = append(res.GridRuns, r)
+			grid = append(grid, FrontierPoint{Label: specs[i].label(), GPUHours: r.Summary.GPUHours,
+				OverloadedMinutes: float64(r.Summary.OverloadedMinutes)})
+		default:
 			res.Policies = append(res.Policies, r)
 		}
 	}
 	res.Frontier = ParetoFrontier(points)
+	res.GridFrontier = ParetoFrontier(grid)
 	oracle := res.Policy(Oracle)
-	for _, name := range []string{Prescaler, Yesterday, Reactive} {
+	for _, name := range []string{Prescaler, Perfect, Yesterday, Reactive} {
 		res.Comparisons = append(res.Comparisons, compare(*res.Policy(name), res.Frontier, oracle.Summary.GPUHours))
 	}
+	for i, r := range res.GridRuns {
+		c := compare(r, res.Frontier, oracle.Summary.GPUHours)
+		c.Policy = grid[i].Label
+		res.GridComparisons = append(res.GridComparisons, c)
+	}
+	res.Cheapest = cheapest(res.GridRuns, grid, res.Policy(Reactive).Summary)
 	return res, nil
+}
+
+// CostComparison is a prescaler setting against the HPA alone: the
+// GPU-hours it costs for no more overloaded minutes.
+type CostComparison struct {
+	Label             string  `json:"label"`
+	GPUHours          float64 `json:"gpu_hours"`
+	OverloadedMinutes int     `json:"overloaded_minutes"`
+	// Baseline is the HPA alone at the main target.
+	BaselineGPUHours          float64 `json:"baseline_gpu_hours"`
+	BaselineOverloadedMinutes int     `json:"baseline_overloaded_minutes"`
+	// GPUHoursRatio is GPUHours / BaselineGPUHours.
+	GPUHoursRatio float64 `json:"gpu_hours_ratio"`
+}
+
+// cheapest is the grid run with the fewest GPU-hours whose overloaded
+// minutes do not exceed the baseline's.
+func cheapest(runs []PolicyResult, points []FrontierPoint, baseline Summary) *CostComparison {
+	var best *CostComparison
+	for i, r := range runs {
+		s := r.Summary
+		if s.OverloadedMinutes > baseline.OverloadedMinutes || (best != nil && s.GPUHours >= best.GPUHours) {
+			continue
+		}
+		best = &CostComparison{Label: points[i].Label, GPUHours: s.GPUHours, OverloadedMinutes: s.OverloadedMinutes,
+			BaselineGPUHours: baseline.GPUHours, BaselineOverloadedMinutes: baseline.OverloadedMinutes,
+			GPUHoursRatio: s.GPUHours / baseline.GPUHours}
+	}
+	return best
+}
+
+// simulateAll runs every spec on all cores. Prescaler runs share one
+// forecaster per worker, fed in lockstep: the forecast does not depend on
+// what the decisions did, so a grid of settings costs one set of fits.
+func simulateAll(opts Options, specs []runSpec) ([]PolicyResult, error) {
+	groups := groupSpecs(specs, runtime.GOMAXPROCS(0))
+	results := make([]PolicyResult, len(specs))
+	errs := make([]error, len(groups))
+	runAll(len(groups), func(g int) {
+		var out []PolicyResult
+		out, errs[g] = simulateGroup(opts, specsAt(specs, groups[g]))
+		for k, i := range groups[g] {
+			if errs[g] == nil {
+				results[i] = out[k]
+			}
+		}
+	})
+	for g, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("backtest %s: %w", specs[groups[g][0]].policy, err)
+		}
+	}
+	return results, nil
+}
+
+// groupSpecs puts every prescaler spec into one of at most workers groups
+// and every other spec into a group of its own; a group holds spec indexes.
+func groupSpecs(specs []runSpec, workers int) [][]int {
+	var prescaler, groups [][]int
+	n := 0
+	for i, sp := range specs {
+		if sp.policy != Prescaler {
+			groups = append(groups, []int{i})
+			continue
+		}
+		if len(prescaler) < workers {
+			prescaler = append(prescaler, nil)
+		}
+		prescaler[n%len(prescaler)] = append(prescaler[n%len(prescaler)], i)
+		n++
+	}
+	return append(prescaler, groups...)
+}
+
+func specsAt(specs []runSpec, idx []int) []runSpec {
+	out := make([]runSpec, len(idx))
+	for k, i := range idx {
+		out[k] = specs[i]
+	}
+	return out
 }
 
 // Policy returns the named main policy.
@@ -182,6 +290,7 @@ func describe(o Options) map[string]any {
 		"queue_target": o.QueueTarget, "min_replicas": o.MinReplicas, "max_replicas": o.MaxReplicas,
 		"warmup": o.Warmup.String(), "step": o.Step.String(), "season": o.Season.String(), "season2": o.Season2.String(),
 		"refit": o.Refit.String(), "quantile": o.Quantile, "floor_utilization": o.FloorUtilization,
+		"grid_runs": len(o.Grid),
 		"guard": o.Guard.String(), "max_step_down_percent": o.MaxStepDownPercent, "seed": o.Seed,
 	}
 }
@@ -190,27 +299,52 @@ func describe(o Options) map[string]any {
 type runSpec struct {
 	policy      string
 	utilization float64
+	headroom    policy.Headroom
 	frontier    bool
+	grid        bool
 	timeline    bool
 }
 
-// simulate replays the evaluation period through one policy: every minute
-// the policy plans (a floor for the HPA, or the oracle's replicas), then four
-// 15-second ticks each run an HPA sync and advance the cluster.
-func simulate(opts Options, spec runSpec) (PolicyResult, error) {
-	s, err := newSimulation(opts, spec)
-	if err != nil {
-		return PolicyResult{}, err
+// label names a grid run: its HPA target and headroom.
+func (sp runSpec) label() string {
+	return fmt.Sprintf("u=%.2f q=%.2f f=%.2f", sp.utilization, sp.headroom.Quantile, sp.headroom.Utilization)
+}
+
+// simulateGroup replays the evaluation period through each spec's policy,
+// minute by minute in lockstep: every minute each policy plans (a floor for
+// the HPA, or the oracle's replicas), then four 15-second ticks each run an
+// HPA sync and advance the cluster. The prescaler specs of a group share one
+// forecaster.
+func simulateGroup(opts Options, specs []runSpec) ([]PolicyResult, error) {
+	var shared *feeder
+	sims := make([]*simulation, len(specs))
+	for i, spec := range specs {
+		if spec.policy == Prescaler && shared == nil {
+			var err error
+			if shared, err = newFeeder(opts); err != nil {
+				return nil, err
+			}
+		}
+		var err error
+		if sims[i], err = newSimulation(opts, spec, shared); err != nil {
+			return nil, err
+		}
 	}
-	for m := s.warm; m < opts.Demand.Len(); m++ {
-		if err := s.minute(m); err != nil {
-			return PolicyResult{}, fmt.Errorf("minute %d: %w", opts.Demand.MinuteAt(m), err)
+	for m := int(opts.Warmup / time.Minute); m < opts.Demand.Len(); m++ {
+		for _, s := range sims {
+			if err := s.minute(m); err != nil {
+				return nil, fmt.Errorf("minute %d: %w", opts.Demand.MinuteAt(m), err)
+			}
 		}
 		if opts.Progress != nil {
-			opts.Progress(1)
+			opts.Progress(len(sims))
 		}
 	}
-	return s.result(), nil
+	out := make([]PolicyResult, len(sims))
+	for i, s := range sims {
+		out[i] = s.result()
+	}
+	return out, nil
 }
 
 // simulation is the state of one policy's run.
@@ -236,7 +370,7 @@ type planner interface {
 	plan(m int, s *simulation) (count int32, behavior *scaler.Behavior, forecast float64, reason scaler.Reason)
 }
 
-func newSimulation(opts Options, spec runSpec) (*simulation, error) {
+func newSimulation(opts Options, spec runSpec, shared *feeder) (*simulation, error) {
 	warm := int(opts.Warmup / time.Minute)
 	s := &simulation{opts: opts, spec: spec, warm: warm, start: time.Unix(opts.Demand.MinuteAt(warm)*60, 0).UTC(),
 		reasons: map[scaler.Reason]int{}}
@@ -265,7 +399,10 @@ func newSimulation(opts Options, spec runSpec) (*simulation, error) {
 	}
 	switch spec.policy {
 	case Prescaler:
-		s.planner, err = newForecastPlanner(opts)
+		s.planner = &forecastPlanner{feeder: shared, headroom: spec.headroom, floor: opts.MinReplicas}
+	case Perfect:
+		target := opts.target()
+		s.planner = &perfectPlanner{settings: target.PolicySettings(), headroom: spec.headroom, floor: opts.MinReplicas}
 	case Yesterday:
 		s.planner = yesterdayPlanner{}
 	case Oracle:
@@ -373,6 +510,10 @@ func (s *simulation) result() PolicyResult {
 	r := PolicyResult{Policy: s.spec.policy, TargetUtilization: s.spec.utilization, Timeline: s.rows,
 		Summary: Summary{Minutes: sum.Minutes, OverloadedMinutes: sum.OverloadedMinutes, LatePercent: sum.LatePercent,
 			P99Wait: p99, GPUHours: sum.GPUHours, ScaleEvents: sum.ScaleEvents, PendingPodMinutes: sum.PendingPodMinutes}}
+	if s.spec.policy == Prescaler || s.spec.policy == Perfect {
+		h := s.spec.headroom
+		r.Headroom = &h
+	}
 	for _, reason := range []scaler.Reason{scaler.ReasonForecast, scaler.ReasonUserMin, scaler.ReasonMaxReplicas,
 		scaler.ReasonGPUCapacity, scaler.ReasonRampLimit, scaler.ReasonScaleDownGuard, scaler.ReasonFallback} {
 		if n := s.reasons[reason]; n > 0 {
@@ -438,48 +579,26 @@ func (yesterdayPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, flo
 	return max(s.opts.MinReplicas, min(floor, s.opts.MaxReplicas, s.maxSchedulable())), nil, math.NaN(), ""
 }
 
-// forecastPlanner is prescaler: the daemon's policy.Planner, built from the
-// same settings a configured target gets, fed only the past.
-type forecastPlanner struct {
-	planner  *policy.Planner
-	headroom policy.Headroom
-	stepMin  int
-	fed      int // minutes fed to the forecaster
-	pending  float64
-	floor    int32
+// feeder is the daemon's policy.Planner, built from the same settings a
+// configured target gets, fed only the past; several prescaler runs read it.
+type feeder struct {
+	planner *policy.Planner
+	stepMin int
+	fed     int // minutes fed to the forecaster
+	pending float64
 }
 
-func newForecastPlanner(opts Options) (*forecastPlanner, error) {
+func newFeeder(opts Options) (*feeder, error) {
 	target := opts.target()
 	p, err := policy.New(target.PolicySettings())
 	if err != nil {
 		return nil, err
 	}
-	return &forecastPlanner{planner: p, headroom: target.Headroom(), stepMin: int(opts.Step / time.Minute), floor: opts.MinReplicas}, nil
-}
-
-func (f *forecastPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
-	f.feedUntil(m, s.opts)
-	model := f.planner.Model()
-	p := f.planner.Plan(policy.Situation{
-		Elapsed:         time.Duration(m%f.stepMin) * time.Minute, // since the last complete step
-		Lead:            s.opts.Startup,
-		ReplicaCapacity: s.opts.ReplicaCapacity,
-		Headroom:        f.headroom,
-		Fresh:           model != nil,
-		UserMinReplicas: s.opts.MinReplicas, MaxReplicas: s.opts.MaxReplicas, CurrentFloor: f.floor,
-		CurrentReplicas: s.cluster.Replicas(), CapacityReplicas: s.maxSchedulable(),
-	})
-	forecast := math.NaN()
-	if model != nil {
-		forecast = model.Point(1) / float64(f.stepMin)
-	}
-	f.floor = p.Decision.Floor
-	return p.Decision.Floor, p.Decision.Behavior, forecast, p.Decision.Reason
+	return &feeder{planner: p, stepMin: int(opts.Step / time.Minute)}, nil
 }
 
 // feedUntil gives the forecaster every complete step that ends before minute m.
-func (f *forecastPlanner) feedUntil(m int, opts Options) {
+func (f *feeder) feedUntil(m int, opts Options) {
 	for ; f.fed < m; f.fed++ {
 		v := opts.Demand.Values[f.fed]
 		f.pending += v
@@ -488,4 +607,65 @@ func (f *forecastPlanner) feedUntil(m int, opts Options) {
 			f.pending = 0
 		}
 	}
+}
+
+// situation is what prescaler's decision at minute m knows besides the
+// forecast, as the daemon's adapters would read it from the simulated
+// cluster and HPA.
+func situation(m, stepMin int, s *simulation, headroom policy.Headroom, floor int32) policy.Situation {
+	return policy.Situation{
+		Elapsed:         time.Duration(m%stepMin) * time.Minute, // since the last complete step
+		Lead:            s.opts.Startup,
+		ReplicaCapacity: s.opts.ReplicaCapacity,
+		Headroom:        headroom,
+		Fresh:           true,
+		UserMinReplicas: s.opts.MinReplicas, MaxReplicas: s.opts.MaxReplicas, CurrentFloor: floor,
+		CurrentReplicas: s.cluster.Replicas(), CapacityReplicas: s.maxSchedulable(),
+	}
+}
+
+// forecastPlanner is prescaler at one headroom setting.
+type forecastPlanner struct {
+	*feeder
+	headroom policy.Headroom
+	floor    int32
+}
+
+func (f *forecastPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
+	f.feedUntil(m, s.opts)
+	p := f.planner.Plan(situation(m, f.stepMin, s, f.headroom, f.floor))
+	forecast := math.NaN()
+	if model := f.planner.Model(); model != nil {
+		forecast = model.Point(1) / float64(f.stepMin)
+	}
+	f.floor = p.Decision.Floor
+	return p.Decision.Floor, p.Decision.Behavior, forecast, p.Decision.Reason
+}
+
+// perfectPlanner is prescaler's decision fed the demand that really came:
+// every forecast step's mean and upper quantile are the step's true demand.
+type perfectPlanner struct {
+	settings policy.Settings
+	headroom policy.Headroom
+	floor    int32
+}
+
+func (p *perfectPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
+	stepMin := int(p.settings.Step / time.Minute)
+	sit := situation(m, stepMin, s, p.headroom, p.floor)
+	n := scaler.ForecastSteps(p.settings.Step, sit.Elapsed, sit.Lead, p.settings.Guard)
+	origin := m - m%stepMin
+	steps := make([]scaler.Step, n)
+	for h := range steps {
+		sum := 0.0
+		for i := origin + h*stepMin; i < origin+(h+1)*stepMin && i < s.opts.Demand.Len(); i++ {
+			if v := s.opts.Demand.Values[i]; !math.IsNaN(v) {
+				sum += v
+			}
+		}
+		steps[h] = scaler.Step{Mean: sum, Upper: sum}
+	}
+	d := policy.Decide(p.settings, sit, steps).Decision
+	p.floor = d.Floor
+	return d.Floor, d.Behavior, math.NaN(), d.Reason
 }

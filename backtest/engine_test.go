@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prescaler/prescaler/policy"
 	"github.com/prescaler/prescaler/trace"
 )
 
@@ -170,5 +171,38 @@ func TestMissingDemandIsNotAnError(t *testing.T) {
 	}
 	if _, err := Run(o); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Grid runs share one forecaster per worker, fed in lockstep: a grid run
+// at the main setting must give exactly the main prescaler run, and the
+// perfect-forecast run (the policy fed the real demand) never overloads
+// more than prescaler at the same setting on this smooth trace.
+func TestGridSharesTheForecaster(t *testing.T) {
+	opts := smallOptions(synthetic(t, 9))
+	opts.Grid = []GridPoint{
+		{HPATargetUtilization: 0.9, Headroom: policy.Headroom{Quantile: 0.5, Utilization: 1}},
+		{HPATargetUtilization: 0.7, Headroom: policy.Headroom{Quantile: 0.9, Utilization: 1}},
+		{HPATargetUtilization: 0.9, Headroom: policy.Headroom{Quantile: 0.95, Utilization: 0.8}},
+	}
+	r, err := Run(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.GridRuns) != 3 || len(r.GridComparisons) != 3 || len(r.GridFrontier) == 0 {
+		t.Fatalf("%d grid runs, %d comparisons, %d frontier points; want 3, 3, >0", len(r.GridRuns), len(r.GridComparisons), len(r.GridFrontier))
+	}
+	main, same := r.Policy(Prescaler).Summary, r.GridRuns[1].Summary
+	if main != same {
+		t.Errorf("grid run at the main setting %+v differs from the main run %+v", same, main)
+	}
+	if lo, hi := r.GridRuns[0].Summary, r.GridRuns[2].Summary; !(lo.GPUHours < hi.GPUHours) {
+		t.Errorf("quantile 0.5 at full capacity costs %.1f GPU-h, quantile 0.95 at 0.8 %.1f: want fewer", lo.GPUHours, hi.GPUHours)
+	}
+	if p := r.Policy(Perfect).Summary; p.OverloadedMinutes > main.OverloadedMinutes {
+		t.Errorf("perfect forecast overloaded %d minutes, prescaler %d", p.OverloadedMinutes, main.OverloadedMinutes)
+	}
+	if c := r.Cheapest; c != nil && c.OverloadedMinutes > r.Policy(Reactive).Summary.OverloadedMinutes {
+		t.Errorf("cheapest %+v overloads more than the HPA alone", c)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prescaler/prescaler/config"
+	"github.com/prescaler/prescaler/policy"
 	"github.com/prescaler/prescaler/trace"
 )
 
@@ -50,6 +51,9 @@ type Options struct {
 
 	// FrontierUtilizations are the targets of the reactive frontier runs.
 	FrontierUtilizations []float64
+	// Grid are extra prescaler runs, each at its own HPA target and
+	// headroom: prescaler's own frontier.
+	Grid []GridPoint
 	// Timeline keeps per-minute rows for the main policies.
 	Timeline bool
 	Seed     uint64
@@ -125,6 +129,14 @@ func (o Options) Validate() error {
 	if !(o.Quantile > 0 && o.Quantile < 1) {
 		bad("quantile", o.Quantile, "must be in (0, 1)")
 	}
+	for i, g := range o.Grid {
+		if err := g.Headroom.Validate(); err != nil {
+			bad(fmt.Sprintf("grid[%d]", i), g.Headroom, err.Error())
+		}
+		if u := g.HPATargetUtilization; !(u > 0 && u <= 1) {
+			bad(fmt.Sprintf("grid[%d] HPA target", i), u, "must be in (0, 1]")
+		}
+	}
 	if o.MaxReplicas < o.MinReplicas || o.MinReplicas < 1 {
 		bad("max replicas", o.MaxReplicas, fmt.Sprintf("must be at least min replicas %d (≥ 1)", o.MinReplicas))
 	}
@@ -134,6 +146,17 @@ func (o Options) Validate() error {
 		bad("season", o.Season, fmt.Sprintf("season, season2, refit and warmup must be multiples of the step %s", o.Step))
 	}
 	return errors.Join(errs...)
+}
+
+// GridPoint is one prescaler setting of the grid.
+type GridPoint struct {
+	HPATargetUtilization float64
+	Headroom             policy.Headroom
+}
+
+// headroom is the main prescaler run's setting.
+func (o Options) headroom() policy.Headroom {
+	return policy.Headroom{Quantile: o.Quantile, Utilization: o.FloorUtilization}
 }
 
 // backtestTarget names the simulated target; its name sets the phase of

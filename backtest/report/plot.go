@@ -46,6 +46,7 @@ var (
 	colorOracle    = color.RGBA{R: 0, G: 158, B: 115, A: 255}
 	colorYesterday = color.RGBA{R: 204, G: 121, B: 167, A: 255}
 	colorFrontier  = color.RGBA{R: 120, G: 120, B: 120, A: 255}
+	colorPerfect   = color.RGBA{R: 86, G: 180, B: 233, A: 255}
 )
 
 // EvalDays is the number of days of the evaluation, a partial last day
@@ -331,6 +332,9 @@ func WriteFrontierPNG(w io.Writer, res *backtest.Result) error {
 		p.Add(l)
 		p.Legend.Add("Pareto frontier of the reactive HPA (linear between runs)", l)
 	}
+	if err := addGrid(p, res, &maxY); err != nil {
+		return err
+	}
 	sc, err := plotter.NewScatter(runs)
 	if err != nil {
 		return err
@@ -357,6 +361,7 @@ func WriteFrontierPNG(w io.Writer, res *backtest.Result) error {
 	}{
 		{backtest.Reactive, colorReactive, draw.CircleGlyph{}},
 		{backtest.Prescaler, colorPrescaler, draw.PyramidGlyph{}},
+		{backtest.Perfect, colorPerfect, draw.TriangleGlyph{}},
 		{backtest.Yesterday, colorYesterday, draw.BoxGlyph{}},
 		{backtest.Oracle, colorOracle, diamondGlyph{}},
 	} {
@@ -528,4 +533,38 @@ func (diamondGlyph) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) 
 	p.Line(vg.Point{X: pt.X - r, Y: pt.Y})
 	p.Close()
 	c.Fill(p)
+}
+
+// addGrid draws prescaler's own runs (HPA target × headroom) and their
+// Pareto frontier, when the backtest has a grid.
+func addGrid(p *plot.Plot, res *backtest.Result, maxY *float64) error {
+	if len(res.GridRuns) == 0 {
+		return nil
+	}
+	var runs, pareto plotter.XYs
+	for _, r := range res.GridRuns {
+		y := overloadY(float64(r.Summary.OverloadedMinutes))
+		runs = append(runs, plotter.XY{X: r.Summary.GPUHours, Y: y})
+		*maxY = max(*maxY, y)
+	}
+	for _, f := range res.GridFrontier {
+		pareto = append(pareto, plotter.XY{X: f.GPUHours, Y: overloadY(f.OverloadedMinutes)})
+	}
+	if len(pareto) > 1 {
+		l, err := plotter.NewLine(pareto)
+		if err != nil {
+			return err
+		}
+		l.Color, l.Width, l.Dashes = colorPrescaler, vg.Points(1.5), []vg.Length{vg.Points(6), vg.Points(3)}
+		p.Add(l)
+		p.Legend.Add("Pareto frontier of prescaler (HPA target × headroom)", l)
+	}
+	sc, err := plotter.NewScatter(runs)
+	if err != nil {
+		return err
+	}
+	sc.GlyphStyle = draw.GlyphStyle{Color: colorPrescaler, Radius: vg.Points(3), Shape: draw.CrossGlyph{}}
+	p.Add(sc)
+	p.Legend.Add("prescaler run at one HPA target and headroom", sc)
+	return nil
 }

@@ -23,6 +23,7 @@ func WriteTable(w io.Writer, res *backtest.Result) error {
 	writePolicies(ew, res)
 	ew.printf("\n")
 	writeFrontier(ew, res)
+	writeGrid(ew, res)
 	ew.printf("\n")
 	writeComparisons(ew, res)
 	writeReasons(ew, res)
@@ -292,4 +293,40 @@ func cmpFloat(a, b float64) int {
 		return 1
 	}
 	return 0
+}
+
+// writeGrid prints prescaler's own frontier: every grid run against the
+// reactive frontier at equal GPU-hours, and the cheapest setting that
+// overloads no more than the HPA alone.
+func writeGrid(ew *errWriter, res *backtest.Result) {
+	if len(res.GridRuns) == 0 {
+		return
+	}
+	ew.printf("prescaler's own frontier: prescaler at each HPA target × headroom (* = on its Pareto frontier; ratio: overloaded minutes / the reactive frontier's at equal GPU-hours)\n")
+	t := table{ew: ew}
+	t.add("HPA target", "quantile", "floor util", "GPU-hours", "overloaded min", "late %", "reactive at same GPU-h", "ratio", "Pareto")
+	for i, r := range res.GridRuns {
+		s, c := r.Summary, res.GridComparisons[i]
+		frontier, ratio := "outside range", "n/a"
+		if c.OK {
+			frontier, ratio = num(c.ReactiveOverload, 1), "n/a (frontier 0)"
+			if c.ReactiveOverload > 0 {
+				ratio = num(c.OverloadRatio, 2)
+			}
+		}
+		mark := ""
+		if onFrontier(res.GridFrontier, r) {
+			mark = "*"
+		}
+		t.add(fmt.Sprintf("%.2f", r.TargetUtilization), fmt.Sprintf("%.2f", r.Headroom.Quantile), fmt.Sprintf("%.2f", r.Headroom.Utilization),
+			num(s.GPUHours, 1), fmt.Sprint(s.OverloadedMinutes), num(s.LatePercent, 2), frontier, ratio, mark)
+	}
+	t.flush()
+	if c := res.Cheapest; c != nil {
+		ew.printf("cheapest setting with no more overloaded minutes than the HPA alone (%d at %s GPU-h): %s, %s GPU-h (%s×), %d overloaded min\n",
+			c.BaselineOverloadedMinutes, num(c.BaselineGPUHours, 1), c.Label, num(c.GPUHours, 1), num(c.GPUHoursRatio, 2), c.OverloadedMinutes)
+	} else {
+		ew.printf("no grid setting overloads no more than the HPA alone at the main target\n")
+	}
+	ew.printf("\n")
 }

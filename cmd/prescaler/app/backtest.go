@@ -16,6 +16,7 @@ import (
 	"github.com/prescaler/prescaler/backtest"
 	"github.com/prescaler/prescaler/backtest/report"
 	"github.com/prescaler/prescaler/config"
+	"github.com/prescaler/prescaler/policy"
 	"github.com/prescaler/prescaler/trace"
 )
 
@@ -44,6 +45,10 @@ type backtestFlags struct {
 	warmup          string
 	quantile        float64
 	floorUtil       float64
+	grid            bool
+	gridHPA         string
+	gridQuantiles   string
+	gridFloorUtil   string
 	queueTarget     float64
 	frontier        string
 	seed            uint64
@@ -110,6 +115,10 @@ Without --replica-capacity, the capacity is chosen so that the trace's peak minu
 	fs.StringVar(&f.warmup, "warmup", "7d", "history the forecaster learns from before the evaluation starts")
 	fs.Float64Var(&f.quantile, "quantile", 0.9, "demand quantile prescaler's floor covers, in (0, 1)")
 	fs.Float64Var(&f.floorUtil, "floor-utilization", 1, "fraction of the replica capacity prescaler's floor plans a replica for, in (0, 1]")
+	fs.BoolVar(&f.grid, "grid", false, "also run prescaler at every HPA target × quantile × floor utilization of --grid-hpa, --grid-quantile and --grid-floor-utilization: prescaler's own frontier")
+	fs.StringVar(&f.gridHPA, "grid-hpa", "0.7,0.8,0.9,0.95,1", "comma-separated HPA target utilizations of the --grid runs")
+	fs.StringVar(&f.gridQuantiles, "grid-quantile", "0.5,0.7,0.8,0.9,0.95", "comma-separated demand quantiles of the --grid runs")
+	fs.StringVar(&f.gridFloorUtil, "grid-floor-utilization", "1", "comma-separated floor utilizations of the --grid runs")
 	fs.Float64Var(&f.queueTarget, "queue-target", 5, "the HPA's queue-depth target per pod (0: CPU utilization only)")
 	fs.StringVar(&f.frontier, "frontier", "", "comma-separated target utilizations of the reactive frontier runs (default 0.40,0.45,…,0.95); fewer runs are faster but interpolate the frontier coarsely")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the start-up jitter")
@@ -156,18 +165,19 @@ func (f backtestFlags) plan(changed func(string) bool) (backtestPlan, error) {
 			return p, fmt.Errorf("--%s %v: %s", c.flag, c.val, c.why)
 		}
 	}
+	var err error
 	if f.frontier != "" {
-		for _, field := range strings.Split(f.frontier, ",") {
-			u, err := strconv.ParseFloat(strings.TrimSpace(field), 64)
-			if err != nil || !(u > 0 && u <= 1) {
-				return p, fmt.Errorf("--frontier %s: %q is not a target utilization in (0, 1]", f.frontier, field)
-			}
-			o.FrontierUtilizations = append(o.FrontierUtilizations, u)
+		if o.FrontierUtilizations, err = parseFractions("frontier", f.frontier, false); err != nil {
+			return p, err
+		}
+	}
+	if f.grid {
+		if o.Grid, err = f.gridPoints(); err != nil {
+			return p, err
 		}
 	}
 	o.MinReplicas = int32(f.minReplicas)
 
-	var err error
 	durations := []struct {
 		flag, value string
 		dst         *time.Duration
@@ -377,4 +387,47 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// gridPoints is every combination of the --grid-* lists.
+func (f backtestFlags) gridPoints() ([]backtest.GridPoint, error) {
+	hpas, err := parseFractions("grid-hpa", f.gridHPA, false)
+	if err != nil {
+		return nil, err
+	}
+	quantiles, err := parseFractions("grid-quantile", f.gridQuantiles, true)
+	if err != nil {
+		return nil, err
+	}
+	utils, err := parseFractions("grid-floor-utilization", f.gridFloorUtil, false)
+	if err != nil {
+		return nil, err
+	}
+	var points []backtest.GridPoint
+	for _, h := range hpas {
+		for _, q := range quantiles {
+			for _, u := range utils {
+				points = append(points, backtest.GridPoint{HPATargetUtilization: h, Headroom: policy.Headroom{Quantile: q, Utilization: u}})
+			}
+		}
+	}
+	return points, nil
+}
+
+// parseFractions reads a comma-separated list of numbers in (0, 1], or
+// (0, 1) when open.
+func parseFractions(flag, list string, open bool) ([]float64, error) {
+	var out []float64
+	for _, field := range strings.Split(list, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(field), 64)
+		if err != nil || !(v > 0 && (v < 1 || (!open && v == 1))) {
+			domain := "(0, 1]"
+			if open {
+				domain = "(0, 1)"
+			}
+			return nil, fmt.Errorf("--%s %s: %q is not a number in %s", flag, list, field, domain)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

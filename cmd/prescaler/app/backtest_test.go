@@ -27,7 +27,7 @@ func backtestArgs(t *testing.T) []string {
 }
 
 const (
-	backtestPolicies   = 4
+	backtestPolicies   = 5
 	backtestEvalMinute = 24 * 60
 )
 
@@ -73,7 +73,7 @@ func TestBacktestOutputs(t *testing.T) {
 		if len(doc.Policies) != backtestPolicies {
 			t.Errorf("%d policies, want %d", len(doc.Policies), backtestPolicies)
 		}
-		for i, name := range []string{"reactive", "prescaler", "yesterday", "oracle"} {
+		for i, name := range []string{"reactive", "prescaler", "perfect-forecast", "yesterday", "oracle"} {
 			if i < len(doc.Policies) && doc.Policies[i].Policy != name {
 				t.Errorf("policy %d is %q, want %q", i, doc.Policies[i].Policy, name)
 			}
@@ -279,7 +279,7 @@ func TestBacktestBuiltInTrace(t *testing.T) {
 		t.Fatalf("not JSON: %v", err)
 	}
 	if doc.EvalMinutes != 7*24*60 || len(doc.Policies) != backtestPolicies || len(doc.FrontierRuns) != 1 {
-		t.Errorf("%d minutes, %d policies, %d frontier runs; want a week, 4 and 1", doc.EvalMinutes, len(doc.Policies), len(doc.FrontierRuns))
+		t.Errorf("%d minutes, %d policies, %d frontier runs; want a week, 5 and 1", doc.EvalMinutes, len(doc.Policies), len(doc.FrontierRuns))
 	}
 	for _, want := range []string{"built-in synthetic trace, 14 days", "replica capacity", "max replicas 40", "gpus 40"} {
 		if !strings.Contains(stderr, want) {
