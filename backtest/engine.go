@@ -52,13 +52,13 @@ type Row struct {
 
 // PolicyResult is one simulated policy.
 type PolicyResult struct {
-	Policy            string   `json:"policy"`
-	TargetUtilization float64  `json:"target_utilization,omitempty"`
+	Policy            string  `json:"policy"`
+	TargetUtilization float64 `json:"target_utilization,omitempty"`
 	// Headroom is prescaler's setting (prescaler and perfect-forecast runs).
 	Headroom *policy.Headroom `json:"headroom,omitempty"`
-	Summary           Summary  `json:"summary"`
-	Reasons           []Reason `json:"reasons,omitempty"`
-	Timeline          []Row    `json:"-"`
+	Summary  Summary          `json:"summary"`
+	Reasons  []Reason         `json:"reasons,omitempty"`
+	Timeline []Row            `json:"-"`
 }
 
 // Reason counts the minutes a floor decision had this reason.
@@ -86,11 +86,11 @@ type Result struct {
 	// Cheapest is the grid run with the fewest GPU-hours among those with
 	// no more overloaded minutes than the HPA alone at the main target; nil
 	// when none qualifies.
-	Cheapest *CostComparison `json:"cheapest,omitempty"`
-	Comparisons  []Comparison    `json:"comparisons"`
-	EvalStart    int64           `json:"eval_start_unix_minute"`
-	EvalMinutes  int             `json:"eval_minutes"`
-	Options      map[string]any  `json:"options"`
+	Cheapest    *CostComparison `json:"cheapest,omitempty"`
+	Comparisons []Comparison    `json:"comparisons"`
+	EvalStart   int64           `json:"eval_start_unix_minute"`
+	EvalMinutes int             `json:"eval_minutes"`
+	Options     map[string]any  `json:"options"`
 }
 
 // Comparison places a floor policy against the reactive frontier at equal
@@ -291,7 +291,7 @@ func describe(o Options) map[string]any {
 		"warmup": o.Warmup.String(), "step": o.Step.String(), "season": o.Season.String(), "season2": o.Season2.String(),
 		"refit": o.Refit.String(), "quantile": o.Quantile, "floor_utilization": o.FloorUtilization,
 		"grid_runs": len(o.Grid),
-		"guard": o.Guard.String(), "max_step_down_percent": o.MaxStepDownPercent, "seed": o.Seed,
+		"guard":     o.Guard.String(), "max_step_down_percent": o.MaxStepDownPercent, "seed": o.Seed,
 	}
 }
 
