@@ -48,6 +48,9 @@ type Options struct {
 	// drop of the floor per decision.
 	Guard              time.Duration
 	MaxStepDownPercent int32
+	// Troughs is scaleDown.troughs: the HPA's scale-down stabilization cut
+	// to the lead time in forecast troughs.
+	Troughs bool
 
 	// FrontierUtilizations are the targets of the reactive frontier runs.
 	FrontierUtilizations []float64
@@ -177,6 +180,6 @@ func (o Options) target() config.Target {
 	t.Forecast.Quantile = o.Quantile
 	t.Forecast.FloorUtilization = o.FloorUtilization
 	t.LeadTime = config.LeadTime{Duration: o.Startup}
-	t.ScaleDown = config.ScaleDown{Stabilization: config.Duration(o.Guard), MaxStepPercent: o.MaxStepDownPercent}
+	t.ScaleDown = config.ScaleDown{Stabilization: config.Duration(o.Guard), MaxStepPercent: o.MaxStepDownPercent, Troughs: o.Troughs}
 	return t
 }

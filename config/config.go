@@ -186,6 +186,10 @@ type ScaleDown struct {
 	// MaxStepPercent is the largest cut of the floor per write, in percent of
 	// the current floor, in (0, 100].
 	MaxStepPercent int32 `yaml:"maxStepPercent"`
+	// Troughs cuts the HPA's scale-down stabilization to the lead time while
+	// the forecast needs fewer replicas than run, so the HPA lets go of them
+	// sooner.
+	Troughs bool `yaml:"troughs"`
 }
 
 // Kinds of object a target writes its floor to.

@@ -39,6 +39,7 @@ func (t *Target) PolicySettings() policy.Settings {
 		Lead:               t.ConfiguredLead(),
 		Guard:              time.Duration(t.ScaleDown.Stabilization),
 		MaxStepDownPercent: t.ScaleDown.MaxStepPercent,
+		Troughs:            t.ScaleDown.Troughs,
 	}
 }
 

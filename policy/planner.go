@@ -36,6 +36,9 @@ type Settings struct {
 	Guard time.Duration
 	// MaxStepDownPercent bounds a floor's drop per decision (0: no bound).
 	MaxStepDownPercent int32
+	// Troughs cuts the HPA's scale-down stabilization to the lead time while
+	// the forecast needs fewer replicas than run (scaler.Inputs.Troughs).
+	Troughs bool
 }
 
 // Headroom is how much capacity a floor holds above the forecast mean (see
@@ -172,6 +175,7 @@ func Decide(set Settings, s Situation, forecast []scaler.Step) Plan {
 		CurrentReplicas:    s.CurrentReplicas,
 		CapacityReplicas:   s.CapacityReplicas,
 		MaxStepDownPercent: set.MaxStepDownPercent,
+		Troughs:            set.Troughs,
 		DataOK:             s.Fresh && forecast != nil,
 		UserBehavior:       s.UserBehavior,
 		Demoted:            s.Demoted,

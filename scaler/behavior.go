@@ -112,12 +112,17 @@ const (
 )
 
 // behavior plans the behavior to write for decision d: the user's own, with
-// the scale-up direction opened ahead of a ramp and the scale-down
-// stabilization stretched while demand is forecast to return.
-func (in Inputs) behavior(d Decision, raise, hold int) *Behavior {
+// the scale-up direction opened ahead of a ramp, the scale-down
+// stabilization stretched while demand is forecast to return, and, with
+// Troughs, shortened in a trough: while the forecast over the lead time and
+// the guard window needs fewer replicas than run, the HPA may let them go
+// sooner (the floor still holds what the forecast needs).
+func (in Inputs) behavior(d *Decision, raise, hold int) *Behavior {
 	rampDue := d.RampDue
-	returns := in.replicasFor(in.peakPerMinute(hold)) > in.replicasFor(in.peakPerMinute(1))
-	if !rampDue && !returns {
+	holdAt := in.replicasFor(in.peakPerMinute(hold))
+	returns := holdAt > in.replicasFor(in.peakPerMinute(1))
+	d.TroughDue = in.Troughs && !rampDue && !returns && in.CurrentReplicas > max(holdAt, in.UserMinReplicas)
+	if !rampDue && !returns && !d.TroughDue {
 		return in.UserBehavior
 	}
 	out := &Behavior{}
@@ -130,6 +135,33 @@ func (in Inputs) behavior(d Decision, raise, hold int) *Behavior {
 	if returns {
 		out.ScaleDown = stretchedScaleDown(out.ScaleDown, int32(in.Guard/time.Second))
 	}
+	if d.TroughDue {
+		out.ScaleDown = troughScaleDown(out.ScaleDown, int32(in.Lead/time.Second))
+	}
+	return out
+}
+
+// troughScaleDown keeps the user's scale-down rules with their
+// stabilization window cut to at most the lead time: the window protects
+// replicas the HPA's metrics may want back soon, and the forecast says they
+// will not be needed within the lead time and the guard window. The HPA
+// still keeps the highest of its own recommendations over the lead time,
+// which absorbs minute-to-minute noise the forecast's quantile does not. A
+// user who disabled scale-down keeps it disabled.
+func troughScaleDown(user *Rules, leadSeconds int32) *Rules {
+	if user != nil && user.SelectPolicy == SelectDisabled {
+		return user
+	}
+	out := &Rules{}
+	if user != nil {
+		c := *user
+		out = &c
+	}
+	current := int32(defaultScaleDownStabilization)
+	if out.StabilizationWindowSeconds != nil {
+		current = *out.StabilizationWindowSeconds
+	}
+	out.StabilizationWindowSeconds = seconds(min(current, leadSeconds))
 	return out
 }
 

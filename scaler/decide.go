@@ -77,6 +77,9 @@ type Inputs struct {
 	MaxStepDownPercent int32
 	// MaxRaise bounds how much the floor rises in one decision; 0 means no bound.
 	MaxRaise int32
+	// Troughs lets the behavior cut the HPA's scale-down stabilization to
+	// the lead time while the forecast needs fewer replicas than run.
+	Troughs bool
 
 	// DataOK is false when the forecast is missing or built on stale data:
 	// then the floor in force is kept, never lowered.
@@ -104,6 +107,10 @@ type Decision struct {
 	PeakDemand float64
 	// RampDue reports a forecast rise above the current replicas within the lead time.
 	RampDue bool
+	// TroughDue reports that, with Inputs.Troughs, the forecast over the
+	// lead time and the guard window needs fewer replicas than run now: the
+	// behavior's scale-down stabilization is cut to the lead time.
+	TroughDue bool
 }
 
 // Decide computes the floor and behavior for one target (see the package
@@ -135,7 +142,7 @@ func Decide(in Inputs) Decision {
 		d.lower(in, current, holdAt, holdPeak)
 	}
 	d.applyBounds(in)
-	d.Behavior = in.behavior(d, raise, hold)
+	d.Behavior = in.behavior(&d, raise, hold)
 	if d.Message == "" {
 		d.Message = fmt.Sprintf("forecast %.0f req/min over the next %s needs %d replicas of %.0f req/min",
 			raisePeak, in.Lead, raiseTo, in.ReplicaCapacity)

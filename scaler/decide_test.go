@@ -228,3 +228,60 @@ func BenchmarkDecide(b *testing.B) {
 }
 
 func nan() float64 { var zero float64; return zero / zero }
+
+// In a trough (the forecast over lead + guard needs 3 replicas, 8 run) the
+// scale-down stabilization is cut to the lead time, the user's policies
+// kept; not without Troughs, not while demand returns, and never for a user
+// who disabled scale-down.
+func TestBehaviorInATrough(t *testing.T) {
+	userWindow := int32(600)
+	user := &Behavior{ScaleDown: &Rules{StabilizationWindowSeconds: &userWindow,
+		Policies: []Policy{{Type: PodsPolicy, Value: 2, PeriodSeconds: 60}}}}
+	cases := []struct {
+		name       string
+		change     func(*Inputs)
+		wantTrough bool
+		wantWindow int32 // 0: the user's behavior untouched
+	}{
+		{"trough", func(*Inputs) {}, true, 180},
+		{"troughs off", func(in *Inputs) { in.Troughs = false }, false, 0},
+		{"replicas already at need", func(in *Inputs) { in.CurrentReplicas = 3 }, false, 0},
+		{"demand returns within the guard", func(in *Inputs) { in.Forecast = withPeak(10, 300, 850, 5, 7) }, false, 600},
+		{"user window shorter than the lead", func(in *Inputs) {
+			w := int32(60)
+			in.UserBehavior = &Behavior{ScaleDown: &Rules{StabilizationWindowSeconds: &w}}
+		}, true, 60},
+		{"user disabled scale-down", func(in *Inputs) {
+			in.UserBehavior = &Behavior{ScaleDown: &Rules{SelectPolicy: SelectDisabled}}
+		}, true, -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := base()
+			in.Troughs, in.UserBehavior = true, user
+			in.Forecast = flat(10, 300)
+			in.CurrentFloor, in.CurrentReplicas = 8, 8
+			tc.change(&in)
+			d := Decide(in)
+			if d.TroughDue != tc.wantTrough {
+				t.Fatalf("TroughDue %v, want %v (floor %d, reason %s)", d.TroughDue, tc.wantTrough, d.Floor, d.Reason)
+			}
+			down := d.Behavior.ScaleDown
+			switch {
+			case tc.wantWindow == 0:
+				if d.Behavior != in.UserBehavior {
+					t.Errorf("behavior %s, want the user's own", d.Behavior)
+				}
+			case tc.wantWindow < 0:
+				if down != in.UserBehavior.ScaleDown {
+					t.Errorf("scale-down %s, want the user's disabled rules", down)
+				}
+			case down == nil || down.StabilizationWindowSeconds == nil || *down.StabilizationWindowSeconds != tc.wantWindow:
+				t.Errorf("scale-down %s, want stabilization %ds", down, tc.wantWindow)
+			}
+		})
+	}
+	if *user.ScaleDown.StabilizationWindowSeconds != 600 {
+		t.Error("the user's behavior was modified in place")
+	}
+}

@@ -46,6 +46,7 @@ type backtestFlags struct {
 	quantile        float64
 	floorUtil       float64
 	grid            bool
+	troughs         bool
 	gridHPA         string
 	gridQuantiles   string
 	gridFloorUtil   string
@@ -115,6 +116,7 @@ Without --replica-capacity, the capacity is chosen so that the trace's peak minu
 	fs.StringVar(&f.warmup, "warmup", "7d", "history the forecaster learns from before the evaluation starts")
 	fs.Float64Var(&f.quantile, "quantile", 0.9, "demand quantile prescaler's floor covers, in (0, 1)")
 	fs.Float64Var(&f.floorUtil, "floor-utilization", 1, "fraction of the replica capacity prescaler's floor plans a replica for, in (0, 1]")
+	fs.BoolVar(&f.troughs, "troughs", false, "prescaler cuts the HPA's scale-down stabilization to the lead time in forecast troughs (scaleDown.troughs)")
 	fs.BoolVar(&f.grid, "grid", false, "also run prescaler at every HPA target × quantile × floor utilization of --grid-hpa, --grid-quantile and --grid-floor-utilization: prescaler's own frontier")
 	fs.StringVar(&f.gridHPA, "grid-hpa", "0.7,0.8,0.9,0.95,1", "comma-separated HPA target utilizations of the --grid runs")
 	fs.StringVar(&f.gridQuantiles, "grid-quantile", "0.5,0.7,0.8,0.9,0.95", "comma-separated demand quantiles of the --grid runs")
@@ -135,7 +137,7 @@ Without --replica-capacity, the capacity is chosen so that the trace's peak minu
 func (f backtestFlags) plan(changed func(string) bool) (backtestPlan, error) {
 	p := backtestPlan{timelinePath: f.timelinePath, asJSON: f.asJSON, plotPath: f.plotPath, plotDay: f.plotDay}
 	o := backtest.Options{
-		HPATargetUtilization: f.hpaTarget, Quantile: f.quantile, FloorUtilization: f.floorUtil, QueueTarget: f.queueTarget,
+		HPATargetUtilization: f.hpaTarget, Quantile: f.quantile, FloorUtilization: f.floorUtil, Troughs: f.troughs, QueueTarget: f.queueTarget,
 		GPUsPerReplica: f.gpusPerReplica, Seed: f.seed, Timeline: f.timelinePath != "" || f.plotPath != "",
 	}
 	checks := []struct {
