@@ -358,6 +358,9 @@ type simulation struct {
 	hpaSpec hpa.Spec
 	planner planner
 	desired int32
+	// backlog is the requests waiting at the end of the last minute, what
+	// the daemon reads as the queue depth.
+	backlog float64
 	rows    []Row
 	reasons map[scaler.Reason]int
 }
@@ -448,6 +451,7 @@ func (s *simulation) minute(m int) error {
 			return err
 		}
 	}
+	s.backlog = last.Tick.Backlog
 	if s.spec.timeline && last.Minute != nil {
 		s.rows = append(s.rows, Row{Policy: s.spec.policy, UnixMinute: s.opts.Demand.MinuteAt(m), Demand: demand,
 			Forecast: forecast, Floor: s.hpaSpec.MinReplicas, Desired: s.desired,
@@ -621,6 +625,7 @@ func situation(m, stepMin int, s *simulation, headroom policy.Headroom, floor in
 		Fresh:           true,
 		UserMinReplicas: s.opts.MinReplicas, MaxReplicas: s.opts.MaxReplicas, CurrentFloor: floor,
 		CurrentReplicas: s.cluster.Replicas(), CapacityReplicas: s.maxSchedulable(),
+		Backlog: s.backlog,
 	}
 }
 

@@ -256,5 +256,6 @@ func (t *target) situation(state ScaleState, out Outcome) policy.Situation {
 		CurrentReplicas:  state.CurrentReplicas,
 		CapacityReplicas: out.Capacity,
 		UserBehavior:     state.UserBehavior,
+		Backlog:          out.Signals.QueueDepth,
 	}
 }

@@ -135,6 +135,8 @@ type Situation struct {
 	// when unknown.
 	CapacityReplicas int32
 	UserBehavior     *scaler.Behavior
+	// Backlog is the requests waiting now (the queue depth); NaN unknown.
+	Backlog float64
 }
 
 // Plan is one decision with the forecast it read.
@@ -176,6 +178,7 @@ func Decide(set Settings, s Situation, forecast []scaler.Step) Plan {
 		CapacityReplicas:   s.CapacityReplicas,
 		MaxStepDownPercent: set.MaxStepDownPercent,
 		Troughs:            set.Troughs,
+		Backlog:            s.Backlog,
 		DataOK:             s.Fresh && forecast != nil,
 		UserBehavior:       s.UserBehavior,
 		Demoted:            s.Demoted,

@@ -81,6 +81,11 @@ type Inputs struct {
 	// the lead time while the forecast needs fewer replicas than run.
 	Troughs bool
 
+	// Backlog is the requests waiting now (the queue depth); NaN or 0 when
+	// unknown or empty. The floor adds the rate that drains it within one
+	// lead time: the replicas asked for now serve only after it.
+	Backlog float64
+
 	// DataOK is false when the forecast is missing or built on stale data:
 	// then the floor in force is kept, never lowered.
 	DataOK bool
@@ -124,7 +129,7 @@ func Decide(in Inputs) Decision {
 		return fallback(in, err.Error())
 	}
 	raise, hold := in.raiseSteps(), in.holdSteps()
-	raisePeak := in.peakPerMinute(raise)
+	raisePeak := in.peakPerMinute(raise) + in.drainPerMinute()
 	holdPeak := in.peakPerMinute(hold)
 	raiseTo := in.replicasFor(raisePeak)
 	holdAt := in.replicasFor(holdPeak)
@@ -146,6 +151,9 @@ func Decide(in Inputs) Decision {
 	if d.Message == "" {
 		d.Message = fmt.Sprintf("forecast %.0f req/min over the next %s needs %d replicas of %.0f req/min",
 			raisePeak, in.Lead, raiseTo, in.ReplicaCapacity)
+		if drain := in.drainPerMinute(); drain > 0 {
+			d.Message += fmt.Sprintf(" (%.0f of them drain a backlog of %.0f requests)", drain, in.Backlog)
+		}
 	}
 	return d
 }
@@ -257,6 +265,16 @@ func (in Inputs) peakPerMinute(n int) float64 {
 		peak = math.Max(peak, s.Upper)
 	}
 	return peak / in.StepLength.Minutes()
+}
+
+// drainPerMinute is the extra rate that clears the backlog within one lead
+// time (at least one step): requests already waiting are demand the
+// forecast of arrivals does not hold.
+func (in Inputs) drainPerMinute() float64 {
+	if !(in.Backlog > 0) || math.IsInf(in.Backlog, 0) {
+		return 0
+	}
+	return in.Backlog / max(in.Lead, in.StepLength).Minutes()
 }
 
 // replicasFor is ⌈demand / capacity⌉, saturated at the int32 range.
