@@ -24,6 +24,9 @@ const (
 	// forecast: where prescaler misses a target, it tells whether the
 	// policy or the forecast is the limit.
 	Perfect = "perfect-forecast"
+	// Tuned is prescaler with its headroom chosen before each day by Tune
+	// on the days before it.
+	Tuned = "tuned"
 )
 
 // Summary is one policy's outcome over the evaluation period.
@@ -59,6 +62,8 @@ type PolicyResult struct {
 	Summary  Summary          `json:"summary"`
 	Reasons  []Reason         `json:"reasons,omitempty"`
 	Timeline []Row            `json:"-"`
+	// DailyOverloaded counts the overloaded minutes of each evaluated day.
+	DailyOverloaded []int `json:"daily_overloaded_minutes"`
 }
 
 // Reason counts the minutes a floor decision had this reason.
@@ -86,11 +91,13 @@ type Result struct {
 	// Cheapest is the grid run with the fewest GPU-hours among those with
 	// no more overloaded minutes than the HPA alone at the main target; nil
 	// when none qualifies.
-	Cheapest    *CostComparison `json:"cheapest,omitempty"`
-	Comparisons []Comparison    `json:"comparisons"`
-	EvalStart   int64           `json:"eval_start_unix_minute"`
-	EvalMinutes int             `json:"eval_minutes"`
-	Options     map[string]any  `json:"options"`
+	Cheapest *CostComparison `json:"cheapest,omitempty"`
+	// Tuning holds the tuned run's daily choices (with Options.Tune).
+	Tuning      []TunedDay     `json:"tuning,omitempty"`
+	Comparisons []Comparison   `json:"comparisons"`
+	EvalStart   int64          `json:"eval_start_unix_minute"`
+	EvalMinutes int            `json:"eval_minutes"`
+	Options     map[string]any `json:"options"`
 }
 
 // Comparison places a floor policy against the reactive frontier at equal
@@ -128,6 +135,18 @@ func Run(opts Options) (*Result, error) {
 	for _, g := range opts.Grid {
 		specs = append(specs, runSpec{policy: Prescaler, utilization: g.HPATargetUtilization, headroom: g.Headroom, grid: true})
 	}
+	var tuning []TunedDay
+	if opts.Tune != nil {
+		var err error
+		if tuning, err = tuneDaily(opts); err != nil {
+			return nil, err
+		}
+		schedule := make([]policy.Headroom, len(tuning))
+		for i, d := range tuning {
+			schedule[i] = d.Choice.Chosen.Headroom
+		}
+		specs = append(specs, runSpec{policy: Tuned, utilization: opts.Tune.hpaTarget(opts), schedule: schedule, timeline: opts.Timeline})
+	}
 	results, err := simulateAll(opts, specs)
 	if err != nil {
 		return nil, err
@@ -160,6 +179,13 @@ func Run(opts Options) (*Result, error) {
 		res.GridComparisons = append(res.GridComparisons, c)
 	}
 	res.Cheapest = cheapest(res.GridRuns, grid, res.Policy(Reactive).Summary)
+	if tuned := res.Policy(Tuned); tuned != nil {
+		res.Comparisons = append(res.Comparisons, compare(*tuned, res.Frontier, oracle.Summary.GPUHours))
+		for i := range tuning {
+			tuning[i].Overloaded = tuned.DailyOverloaded[i]
+		}
+		res.Tuning = tuning
+	}
 	return res, nil
 }
 
@@ -222,7 +248,7 @@ func groupSpecs(specs []runSpec, workers int) [][]int {
 	var prescaler, groups [][]int
 	n := 0
 	for i, sp := range specs {
-		if sp.policy != Prescaler {
+		if !sp.forecasts() {
 			groups = append(groups, []int{i})
 			continue
 		}
@@ -300,10 +326,15 @@ type runSpec struct {
 	policy      string
 	utilization float64
 	headroom    policy.Headroom
-	frontier    bool
-	grid        bool
-	timeline    bool
+	// schedule is the tuned run's headroom for each evaluated day.
+	schedule []policy.Headroom
+	frontier bool
+	grid     bool
+	timeline bool
 }
+
+// forecasts reports whether the spec reads the shared forecaster.
+func (sp runSpec) forecasts() bool { return sp.policy == Prescaler || sp.policy == Tuned }
 
 // label names a grid run: its HPA target and headroom.
 func (sp runSpec) label() string {
@@ -319,7 +350,7 @@ func simulateGroup(opts Options, specs []runSpec) ([]PolicyResult, error) {
 	var shared *feeder
 	sims := make([]*simulation, len(specs))
 	for i, spec := range specs {
-		if spec.policy == Prescaler && shared == nil {
+		if spec.forecasts() && shared == nil {
 			var err error
 			if shared, err = newFeeder(opts); err != nil {
 				return nil, err
@@ -361,8 +392,10 @@ type simulation struct {
 	// backlog is the requests waiting at the end of the last minute, what
 	// the daemon reads as the queue depth.
 	backlog float64
-	rows    []Row
-	reasons map[scaler.Reason]int
+	// dailyOverloaded counts overloaded minutes per evaluated day.
+	dailyOverloaded []int
+	rows            []Row
+	reasons         map[scaler.Reason]int
 }
 
 // planner is what sets one policy apart: what it writes at the start of a
@@ -376,7 +409,7 @@ type planner interface {
 func newSimulation(opts Options, spec runSpec, shared *feeder) (*simulation, error) {
 	warm := int(opts.Warmup / time.Minute)
 	s := &simulation{opts: opts, spec: spec, warm: warm, start: time.Unix(opts.Demand.MinuteAt(warm)*60, 0).UTC(),
-		reasons: map[scaler.Reason]int{}}
+		reasons: map[scaler.Reason]int{}, dailyOverloaded: make([]int, evalDays(opts))}
 	initial := s.reactiveReplicas(opts.Demand.Values[warm], spec.utilization)
 	if spec.policy == Oracle {
 		initial, _, _, _ = oraclePlanner{}.plan(warm, s)
@@ -403,6 +436,8 @@ func newSimulation(opts Options, spec runSpec, shared *feeder) (*simulation, err
 	switch spec.policy {
 	case Prescaler:
 		s.planner = &forecastPlanner{feeder: shared, headroom: spec.headroom, floor: opts.MinReplicas}
+	case Tuned:
+		s.planner = &forecastPlanner{feeder: shared, schedule: spec.schedule, floor: opts.MinReplicas}
 	case Perfect:
 		target := opts.target()
 		s.planner = &perfectPlanner{settings: target.PolicySettings(), headroom: spec.headroom, floor: opts.MinReplicas}
@@ -452,6 +487,9 @@ func (s *simulation) minute(m int) error {
 		}
 	}
 	s.backlog = last.Tick.Backlog
+	if last.Minute != nil && last.Minute.Overloaded() {
+		s.dailyOverloaded[(m-s.warm)/minutesPerDay]++
+	}
 	if s.spec.timeline && last.Minute != nil {
 		s.rows = append(s.rows, Row{Policy: s.spec.policy, UnixMinute: s.opts.Demand.MinuteAt(m), Demand: demand,
 			Forecast: forecast, Floor: s.hpaSpec.MinReplicas, Desired: s.desired,
@@ -511,7 +549,7 @@ func (s *simulation) maxSchedulable() int32 {
 func (s *simulation) result() PolicyResult {
 	sum := s.cluster.Summary()
 	p99, _ := s.cluster.WaitQuantile(0.99)
-	r := PolicyResult{Policy: s.spec.policy, TargetUtilization: s.spec.utilization, Timeline: s.rows,
+	r := PolicyResult{Policy: s.spec.policy, TargetUtilization: s.spec.utilization, Timeline: s.rows, DailyOverloaded: s.dailyOverloaded,
 		Summary: Summary{Minutes: sum.Minutes, OverloadedMinutes: sum.OverloadedMinutes, LatePercent: sum.LatePercent,
 			P99Wait: p99, GPUHours: sum.GPUHours, ScaleEvents: sum.ScaleEvents, PendingPodMinutes: sum.PendingPodMinutes}}
 	if s.spec.policy == Prescaler || s.spec.policy == Perfect {
@@ -633,12 +671,18 @@ func situation(m, stepMin int, s *simulation, headroom policy.Headroom, floor in
 type forecastPlanner struct {
 	*feeder
 	headroom policy.Headroom
+	// schedule, when set, is the headroom of each evaluated day.
+	schedule []policy.Headroom
 	floor    int32
 }
 
 func (f *forecastPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
 	f.feedUntil(m, s.opts)
-	p := f.planner.Plan(situation(m, f.stepMin, s, f.headroom, f.floor))
+	headroom := f.headroom
+	if f.schedule != nil {
+		headroom = f.schedule[(m-s.warm)/minutesPerDay]
+	}
+	p := f.planner.Plan(situation(m, f.stepMin, s, headroom, f.floor))
 	forecast := math.NaN()
 	if model := f.planner.Model(); model != nil {
 		forecast = model.Point(1) / float64(f.stepMin)

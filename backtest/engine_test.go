@@ -206,3 +206,52 @@ func TestGridSharesTheForecaster(t *testing.T) {
 		t.Errorf("cheapest %+v overloads more than the HPA alone", c)
 	}
 }
+
+// The tuned run's choices come from the past only: cutting the trace, or
+// doubling the demand after the cut, leaves every choice made before the cut
+// unchanged; and each choice is the cheapest replayed candidate within the
+// budget.
+func TestTunedChoicesAreCausal(t *testing.T) {
+	full := synthetic(t, 7)
+	cutAt := 5*24*60 + 13*60
+	cut := full
+	cut.Values = append([]float64(nil), full.Values[:cutAt]...)
+	changed := full
+	changed.Values = append([]float64(nil), full.Values...)
+	for i := cutAt; i < len(changed.Values); i++ {
+		changed.Values[i] *= 2
+	}
+	run := func(demand trace.Series) *Result {
+		t.Helper()
+		o := smallOptions(demand)
+		o.Warmup, o.FrontierUtilizations, o.Timeline = 3*24*time.Hour, []float64{0.7}, false
+		o.Tune = &TuneSettings{Budget: 2, Fit: 2 * 24 * time.Hour, Window: 24 * time.Hour,
+			Candidates: []policy.Headroom{{Quantile: 0.5, Utilization: 1}, {Quantile: 0.9, Utilization: 1}, {Quantile: 0.95, Utilization: 0.9}}}
+		r, err := Run(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, b, c := run(full), run(cut), run(changed)
+	if len(a.Tuning) != 4 || len(b.Tuning) != 3 {
+		t.Fatalf("%d and %d tuned days, want 4 and 3", len(a.Tuning), len(b.Tuning))
+	}
+	for d := 0; d < 3; d++ { // days 1–3 start before the cut (day 3 starts at 3 days + 2 days = minute 7200)
+		if a.Tuning[d].Choice.Chosen != b.Tuning[d].Choice.Chosen || a.Tuning[d].Choice.Chosen != c.Tuning[d].Choice.Chosen {
+			t.Errorf("day %d: choices %+v (full), %+v (cut), %+v (future doubled)", d+1,
+				a.Tuning[d].Choice.Chosen, b.Tuning[d].Choice.Chosen, c.Tuning[d].Choice.Chosen)
+		}
+	}
+	for _, d := range a.Tuning {
+		ch := d.Choice
+		for _, cand := range ch.Candidates {
+			if ch.Met && cand.OverloadedPerDay <= ch.Budget && cand.GPUHours < ch.Chosen.GPUHours {
+				t.Errorf("day %d: %+v within the budget is cheaper than the choice %+v", d.Day, cand, ch.Chosen)
+			}
+		}
+	}
+	if a.Policy(Tuned) == nil || len(a.Policy(Tuned).DailyOverloaded) != 4 {
+		t.Error("no tuned run with four days of overloaded minutes")
+	}
+}

@@ -57,6 +57,9 @@ type Options struct {
 	// Grid are extra prescaler runs, each at its own HPA target and
 	// headroom: prescaler's own frontier.
 	Grid []GridPoint
+	// Tune, when set, adds the tuned run: prescaler whose headroom is chosen
+	// before each evaluated day by Tune on the days before it only.
+	Tune *TuneSettings
 	// Timeline keeps per-minute rows for the main policies.
 	Timeline bool
 	Seed     uint64
@@ -132,6 +135,17 @@ func (o Options) Validate() error {
 	if !(o.Quantile > 0 && o.Quantile < 1) {
 		bad("quantile", o.Quantile, "must be in (0, 1)")
 	}
+	if t := o.Tune; t != nil {
+		if t.Fit < o.Season || t.Fit < o.Step || t.Window < 24*time.Hour || t.Fit+t.Window > o.Warmup {
+			bad("tune window", t.Fit+t.Window, fmt.Sprintf("must fit at least one season (%s) and replay at least a day, within the warm-up %s", o.Season, o.Warmup))
+		}
+		if u := t.HPATargetUtilization; !(u >= 0 && u <= 1) {
+			bad("tune HPA target", u, "must be in (0, 1] (0: the HPA's own target)")
+		}
+		if t.Fit%o.Step != 0 || t.Window%time.Minute != 0 {
+			bad("tune fit", t.Fit, fmt.Sprintf("must be a multiple of the step %s", o.Step))
+		}
+	}
 	for i, g := range o.Grid {
 		if err := g.Headroom.Validate(); err != nil {
 			bad(fmt.Sprintf("grid[%d]", i), g.Headroom, err.Error())
@@ -149,6 +163,33 @@ func (o Options) Validate() error {
 		bad("season", o.Season, fmt.Sprintf("season, season2, refit and warmup must be multiples of the step %s", o.Step))
 	}
 	return errors.Join(errs...)
+}
+
+// TuneSettings configure the tuned run's daily choices.
+type TuneSettings struct {
+	// Budget is the overloaded minutes per day tolerated; MatchHPA holds
+	// each choice to the HPA alone's own over its replay instead.
+	Budget   float64
+	MatchHPA bool
+	// Fit is the history the replay's forecaster is fitted on, Window the
+	// days replayed after it: each choice reads the Fit + Window before its
+	// day, which the warm-up must hold.
+	Fit, Window time.Duration
+	// Candidates (default DefaultCandidates) and AdviseTargets as in
+	// TuneOptions.
+	Candidates    []policy.Headroom
+	AdviseTargets []float64
+	// HPATargetUtilization is the HPA's target in the tuned run and its
+	// replays (0: the options' own), as when the user follows the advice;
+	// MatchHPA still compares with the HPA alone at the options' target.
+	HPATargetUtilization float64
+}
+
+func (t *TuneSettings) hpaTarget(o Options) float64 {
+	if t.HPATargetUtilization > 0 {
+		return t.HPATargetUtilization
+	}
+	return o.HPATargetUtilization
 }
 
 // GridPoint is one prescaler setting of the grid.

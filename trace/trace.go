@@ -38,6 +38,12 @@ func (s Series) Len() int { return len(s.Values) }
 // MinuteAt returns the first minute covered by step k.
 func (s Series) MinuteAt(k int) int64 { return s.Start + int64(k)*int64(s.StepMinutes) }
 
+// Slice returns steps [from, to) as a series of their own (sharing the
+// values).
+func (s Series) Slice(from, to int) Series {
+	return Series{Start: s.MinuteAt(from), StepMinutes: s.StepMinutes, Values: s.Values[from:to]}
+}
+
 // Missing counts the NaN steps.
 func (s Series) Missing() int {
 	n := 0

@@ -24,6 +24,7 @@ func WriteTable(w io.Writer, res *backtest.Result) error {
 	ew.printf("\n")
 	writeFrontier(ew, res)
 	writeGrid(ew, res)
+	writeTuning(ew, res)
 	ew.printf("\n")
 	writeComparisons(ew, res)
 	writeReasons(ew, res)
@@ -329,4 +330,38 @@ func writeGrid(ew *errWriter, res *backtest.Result) {
 		ew.printf("no grid setting overloads no more than the HPA alone at the main target\n")
 	}
 	ew.printf("\n")
+}
+
+// writeTuning prints the tuned run's daily choices: what each replay of the
+// days before chose, and what the day then saw against the budget.
+func writeTuning(ew *errWriter, res *backtest.Result) {
+	if len(res.Tuning) == 0 {
+		return
+	}
+	ew.printf("tuned run: before each day, the cheapest headroom that met the budget over a replay of the days before it\n")
+	t := table{ew: ew}
+	t.add("day", "quantile", "floor util", "replay GPU-h", "replay overloaded/day", "budget/day", "met in replay", "overloaded that day", "within budget")
+	within := 0
+	for _, d := range res.Tuning {
+		c := d.Choice
+		ok := float64(d.Overloaded) <= c.Budget
+		if ok {
+			within++
+		}
+		t.add(fmt.Sprint(d.Day), fmt.Sprintf("%.2f", c.Chosen.Headroom.Quantile), fmt.Sprintf("%.2f", c.Chosen.Headroom.Utilization),
+			num(c.Chosen.GPUHours, 1), num(c.Chosen.OverloadedPerDay, 1), num(c.Budget, 1), yesNo(c.Met),
+			fmt.Sprint(d.Overloaded), yesNo(ok))
+	}
+	t.flush()
+	ew.printf("days within budget: %d of %d\n", within, len(res.Tuning))
+	if a := res.Tuning[len(res.Tuning)-1].Choice.Advice; a != nil {
+		ew.printf("advice from the last replay: %s\n", a)
+	}
+}
+
+func yesNo(v bool) string {
+	if v {
+		return "yes"
+	}
+	return "no"
 }

@@ -47,6 +47,11 @@ type backtestFlags struct {
 	floorUtil       float64
 	grid            bool
 	troughs         bool
+	tune            bool
+	budget          string
+	tuneFit         string
+	tuneWindow      string
+	tuneHPA         float64
 	gridHPA         string
 	gridQuantiles   string
 	gridFloorUtil   string
@@ -117,6 +122,11 @@ Without --replica-capacity, the capacity is chosen so that the trace's peak minu
 	fs.Float64Var(&f.quantile, "quantile", 0.9, "demand quantile prescaler's floor covers, in (0, 1)")
 	fs.Float64Var(&f.floorUtil, "floor-utilization", 1, "fraction of the replica capacity prescaler's floor plans a replica for, in (0, 1]")
 	fs.BoolVar(&f.troughs, "troughs", false, "prescaler cuts the HPA's scale-down stabilization to the lead time in forecast troughs (scaleDown.troughs)")
+	fs.BoolVar(&f.tune, "tune", false, "add the tuned run: before each evaluated day, prescaler's headroom is chosen by replaying the days before it (--tune-fit + --tune-window) with every candidate setting and taking the cheapest that met --overload-budget")
+	fs.StringVar(&f.budget, "overload-budget", "hpa", "with --tune: overloaded minutes per day tolerated (a duration, e.g. 10m), or \"hpa\": no more than the HPA alone had over the same replay")
+	fs.StringVar(&f.tuneFit, "tune-fit", "3d", "with --tune: history the replay's forecaster is fitted on")
+	fs.StringVar(&f.tuneWindow, "tune-window", "4d", "with --tune: days replayed after the fit for each choice (--tune-fit + --tune-window must fit in --warmup)")
+	fs.Float64Var(&f.tuneHPA, "tune-hpa-target", 0, "with --tune: the HPA's target utilization in the tuned run and its replays, as when the advice is followed (0: --hpa-target-utilization); an \"hpa\" budget still compares with the HPA alone at --hpa-target-utilization")
 	fs.BoolVar(&f.grid, "grid", false, "also run prescaler at every HPA target × quantile × floor utilization of --grid-hpa, --grid-quantile and --grid-floor-utilization: prescaler's own frontier")
 	fs.StringVar(&f.gridHPA, "grid-hpa", "0.7,0.8,0.9,0.95,1", "comma-separated HPA target utilizations of the --grid runs")
 	fs.StringVar(&f.gridQuantiles, "grid-quantile", "0.5,0.7,0.8,0.9,0.95", "comma-separated demand quantiles of the --grid runs")
@@ -175,6 +185,11 @@ func (f backtestFlags) plan(changed func(string) bool) (backtestPlan, error) {
 	}
 	if f.grid {
 		if o.Grid, err = f.gridPoints(); err != nil {
+			return p, err
+		}
+	}
+	if f.tune {
+		if o.Tune, err = f.tuneSettings(); err != nil {
 			return p, err
 		}
 	}
@@ -432,4 +447,38 @@ func parseFractions(flag, list string, open bool) ([]float64, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// tuneSettings reads --overload-budget, --tune-fit and --tune-window.
+func (f backtestFlags) tuneSettings() (*backtest.TuneSettings, error) {
+	if !(f.tuneHPA >= 0 && f.tuneHPA <= 1) {
+		return nil, fmt.Errorf("--tune-hpa-target %v: must be in (0, 1] (0: --hpa-target-utilization)", f.tuneHPA)
+	}
+	t := &backtest.TuneSettings{MatchHPA: f.budget == "hpa", HPATargetUtilization: f.tuneHPA}
+	if !t.MatchHPA {
+		d, err := parseFlagDuration("overload-budget", f.budget)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("--overload-budget %s: want overloaded minutes per day as a duration (e.g. 10m) or \"hpa\"", f.budget)
+		}
+		t.Budget = d.Minutes()
+	}
+	var err error
+	if t.Fit, err = parseFlagDuration("tune-fit", f.tuneFit); err != nil {
+		return nil, err
+	}
+	if t.Window, err = parseFlagDuration("tune-window", f.tuneWindow); err != nil {
+		return nil, err
+	}
+	if f.gridHPA != "" && f.grid {
+		hpas, err := parseFractions("grid-hpa", f.gridHPA, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range hpas {
+			if u > f.hpaTarget {
+				t.AdviseTargets = append(t.AdviseTargets, u)
+			}
+		}
+	}
+	return t, nil
 }
