@@ -51,6 +51,8 @@ type Row struct {
 	// Floor is the minReplicas in force; Desired the HPA's last desired
 	// count in the minute (the oracle's own count for the oracle).
 	Floor, Desired, Replicas, Ready int32
+	// Backlog is the requests waiting at the end of the minute.
+	Backlog float64
 }
 
 // PolicyResult is one simulated policy.
@@ -439,7 +441,7 @@ func newSimulation(opts Options, spec runSpec, shared *feeder) (*simulation, err
 	case Tuned:
 		s.planner = &forecastPlanner{feeder: shared, schedule: spec.schedule, floor: opts.MinReplicas}
 	case Perfect:
-		target := opts.target()
+		target := opts.Target()
 		s.planner = &perfectPlanner{settings: target.PolicySettings(), headroom: spec.headroom, floor: opts.MinReplicas}
 	case Yesterday:
 		s.planner = yesterdayPlanner{}
@@ -493,7 +495,7 @@ func (s *simulation) minute(m int) error {
 	if s.spec.timeline && last.Minute != nil {
 		s.rows = append(s.rows, Row{Policy: s.spec.policy, UnixMinute: s.opts.Demand.MinuteAt(m), Demand: demand,
 			Forecast: forecast, Floor: s.hpaSpec.MinReplicas, Desired: s.desired,
-			Replicas: last.Minute.Replicas, Ready: int32(last.Minute.Pods.Ready)})
+			Replicas: last.Minute.Replicas, Ready: int32(last.Minute.Pods.Ready), Backlog: last.Tick.Backlog})
 	}
 	return nil
 }
@@ -631,7 +633,7 @@ type feeder struct {
 }
 
 func newFeeder(opts Options) (*feeder, error) {
-	target := opts.target()
+	target := opts.Target()
 	p, err := policy.New(target.PolicySettings())
 	if err != nil {
 		return nil, err

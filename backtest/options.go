@@ -207,10 +207,11 @@ func (o Options) headroom() policy.Headroom {
 // its refits, as a configured target's does.
 const backtestTarget = "backtest"
 
-// target is the configured target the backtest's prescaler stands for: the
+// Target is the configured target the backtest's prescaler stands for: the
 // options' forecaster and headroom, a fixed lead time of the start-up time,
-// and the history the warm-up holds.
-func (o Options) target() config.Target {
+// and the history the warm-up holds. Its object, queries and capacity are
+// left unset.
+func (o Options) Target() config.Target {
 	t := config.DefaultTarget()
 	t.Name = backtestTarget
 	t.Forecast.Step = config.Duration(o.Step)
