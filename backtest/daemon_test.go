@@ -126,4 +126,6 @@ func (w *simulatedWorld) Restore(context.Context, *config.Target) (daemon.WriteR
 	return daemon.WriteReport{}, nil
 }
 
-func (w *simulatedWorld) Announce(context.Context, *config.Target, bool, string, string) error { return nil }
+func (w *simulatedWorld) Announce(context.Context, *config.Target, bool, string, string) error {
+	return nil
+}
