@@ -99,6 +99,20 @@ type Target struct {
 	Bounds                  Bounds    `yaml:"bounds"`
 	ScaleDown               ScaleDown `yaml:"scaleDown"`
 	Demotion                Demotion  `yaml:"demotion"`
+	Tuning                  Tuning    `yaml:"tuning"`
+}
+
+// Tuning configures the replay that chooses a target's headroom for
+// slo.overloadBudget: the simulated HPA stands for the target's own.
+type Tuning struct {
+	// Every is how often the headroom is chosen again.
+	Every Duration `yaml:"every"`
+	// HPATargetUtilization is the HPA's utilization target, in (0, 1], as
+	// the replay models it (prescaler never edits the HPA's metrics).
+	HPATargetUtilization float64 `yaml:"hpaTargetUtilization"`
+	// HPAQueueTarget is the HPA's per-pod queue-depth target as the replay
+	// models it; 0 for none.
+	HPAQueueTarget float64 `yaml:"hpaQueueTarget"`
 }
 
 // Queries are the PromQL expressions read for a target. Each must return a
@@ -126,6 +140,12 @@ type SLO struct {
 	// LearnWindow is how far back observations count when an "auto"
 	// ReplicaCapacity is learned.
 	LearnWindow Duration `yaml:"learnWindow"`
+	// OverloadBudget is the overloaded minutes per day the target
+	// tolerates; when set, prescaler chooses the target's headroom (the
+	// forecast quantile and floor utilization) by replaying its own history
+	// (see Tuning). 0 leaves forecast.quantile and floorUtilization as
+	// configured.
+	OverloadBudget Duration `yaml:"overloadBudget"`
 }
 
 // Demotion hands a target back to the HPA alone while its forecast is poor.
@@ -258,5 +278,6 @@ func DefaultTarget() Target {
 		ScaleDown: ScaleDown{Stabilization: Duration(5 * time.Minute), MaxStepPercent: 20},
 		Demotion: Demotion{Enabled: true, Window: Duration(3 * time.Hour), ErrorAbove: 0.5, RecoverBelow: 0.3,
 			ShortAbove: 0.2},
+		Tuning: Tuning{Every: Duration(day), HPATargetUtilization: 0.7, HPAQueueTarget: 5},
 	}
 }

@@ -213,6 +213,36 @@ func (t *Target) validate(r *report, path string) {
 	t.Bounds.validate(r, path+".bounds")
 	t.ScaleDown.validate(r, path+".scaleDown")
 	t.validateDemotion(r, path+".demotion")
+	t.validateTuning(r, path)
+}
+
+// validateTuning checks the overload budget and its replay: the history
+// must hold at least a fitting season and a replayed day.
+func (t *Target) validateTuning(r *report, path string) {
+	r.notNegative(path+".slo.overloadBudget", t.SLO.OverloadBudget, "means no tuning")
+	if t.SLO.OverloadBudget <= 0 {
+		return
+	}
+	tu := t.Tuning
+	r.positive(path+".tuning.every", tu.Every)
+	if u := tu.HPATargetUtilization; !(u > 0 && u <= 1) {
+		r.add(path+".tuning.hpaTargetUtilization", "%v must be in (0, 1]", u)
+	}
+	if q := tu.HPAQueueTarget; !(q >= 0) || math.IsInf(q, 0) {
+		r.add(path+".tuning.hpaQueueTarget", "%v must be a number >= 0 (0: none)", q)
+	}
+	if t.Forecast.Step > 0 && time.Duration(t.Forecast.Step)%time.Minute != 0 {
+		r.add(path+".forecast.step", "%q must be a whole number of minutes with slo.overloadBudget (the replay runs minute by minute)", t.Forecast.Step)
+	}
+	if need := TuneFit(*t) + Duration(24*time.Hour); t.Forecast.History < need {
+		r.add(path+".forecast.history", "%q must hold a season to fit and a day to replay (%q) with slo.overloadBudget", t.Forecast.History, need)
+	}
+}
+
+// TuneFit is the part of the history the replay's forecaster is fitted on:
+// half of it, and at least one season; the rest is replayed.
+func TuneFit(t Target) Duration {
+	return max(t.Forecast.History/2, t.Forecast.Season, t.Forecast.Step)
 }
 
 func (t *Target) validateDemotion(r *report, path string) {

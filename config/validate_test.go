@@ -230,6 +230,18 @@ func TestValidateRejects(t *testing.T) {
 			"targets[0].forecast.quantile", "1.3 must be in (0, 1)"},
 		{"quantile one", func(c *Config) { c.Targets[0].Forecast.Quantile = 1 }, "targets[0].forecast.quantile", "1 must be in (0, 1)"},
 		{"quantile zero", func(c *Config) { c.Targets[0].Forecast.Quantile = 0 }, "targets[0].forecast.quantile", "0 must be in (0, 1)"},
+		{"floor utilization above one", func(c *Config) { c.Targets[0].Forecast.FloorUtilization = 1.2 },
+			"targets[0].forecast.floorUtilization", "1.2 must be in (0, 1]"},
+		{"negative overload budget", func(c *Config) { c.Targets[0].SLO.OverloadBudget = dur("-1m") },
+			"targets[0].slo.overloadBudget", `"-1m" must be >= 0`},
+		{"tuned HPA target above one", func(c *Config) {
+			c.Targets[0].SLO.OverloadBudget = dur("10m")
+			c.Targets[0].Tuning.HPATargetUtilization = 1.5
+		}, "targets[0].tuning.hpaTargetUtilization", "1.5 must be in (0, 1]"},
+		{"history too short to tune", func(c *Config) {
+			c.Targets[0].SLO.OverloadBudget = dur("10m")
+			c.Targets[0].Forecast.History = dur("1d")
+		}, "targets[0].forecast.history", `"1d" must hold a season to fit and a day to replay ("2d")`},
 		{"quantile NaN", func(c *Config) { c.Targets[0].Forecast.Quantile = math.NaN() },
 			"targets[0].forecast.quantile", "NaN must be in (0, 1)"},
 		{"interval in percent", func(c *Config) { c.Targets[0].Forecast.Interval = 80 },

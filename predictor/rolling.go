@@ -85,14 +85,22 @@ func (r *Rolling) Observe(y float64) (fitted bool, err error) {
 
 var nan = func() float64 { var zero float64; return zero / zero }()
 
-// fit fits on the trailing window and reports whether it succeeded.
-func (r *Rolling) fit() bool {
-	window := make([]float64, 0, len(r.history))
+// History returns the last min(Seen, Window) steps observed, oldest first
+// (a copy; missing steps are NaN).
+func (r *Rolling) History() []float64 {
+	n := min(r.seen, len(r.history))
+	out := make([]float64, 0, n)
 	for _, part := range [][]float32{r.history[r.next:], r.history[:r.next]} {
 		for _, v := range part {
-			window = append(window, float64(v))
+			out = append(out, float64(v))
 		}
 	}
+	return out[len(out)-n:]
+}
+
+// fit fits on the trailing window and reports whether it succeeded.
+func (r *Rolling) fit() bool {
+	window := r.History()
 	m, err := Fit(window, r.opts.Options)
 	if err != nil {
 		r.LastError = err
