@@ -396,8 +396,13 @@ type simulation struct {
 	backlog float64
 	// dailyOverloaded counts overloaded minutes per evaluated day.
 	dailyOverloaded []int
-	rows            []Row
-	reasons         map[scaler.Reason]int
+	// Buffers of samples, reused every tick.
+	pods             []cluster.PodView
+	cpuBuf, queueBuf []hpa.PodSample
+	sampleMap        map[string][]hpa.PodSample
+	podNames         []string
+	rows             []Row
+	reasons          map[scaler.Reason]int
 }
 
 // planner is what sets one policy apart: what it writes at the start of a
@@ -502,13 +507,13 @@ func (s *simulation) minute(m int) error {
 
 // samples turns the cluster's pods into what the HPA's metrics pipeline
 // would return: cpu utilization (capped at 100 % of the request, as a
-// saturated CPU reads) and the queue depth.
+// saturated CPU reads) and the queue depth. The buffers are the
+// simulation's own, reused every tick: the HPA reads them before the next.
 func (s *simulation) samples() map[string][]hpa.PodSample {
-	pods := s.cluster.Pods()
-	cpu := make([]hpa.PodSample, len(pods))
-	queue := make([]hpa.PodSample, len(pods))
-	for i, p := range pods {
-		sample := hpa.PodSample{Name: strconv.Itoa(p.ID), Ready: p.Ready(), HasValue: p.HasSample}
+	s.pods = s.cluster.PodsInto(s.pods)
+	cpu, queue := s.cpuBuf[:0], s.queueBuf[:0]
+	for _, p := range s.pods {
+		sample := hpa.PodSample{Name: s.podName(p.ID), Ready: p.Ready(), HasValue: p.HasSample}
 		if p.Phase == cluster.PhasePending {
 			sample.Phase = hpa.PodPending
 		}
@@ -519,16 +524,29 @@ func (s *simulation) samples() map[string][]hpa.PodSample {
 		if p.ReadySince.After(s.start) {
 			sample.ReadySince = p.ReadySince
 		}
-		cpu[i], queue[i] = sample, sample
-		cpu[i].Request = 1
-		cpu[i].Value = math.Min(p.Utilization, 1)
-		queue[i].Value = p.QueueDepth
+		c, q := sample, sample
+		c.Request = 1
+		c.Value = math.Min(p.Utilization, 1)
+		q.Value = p.QueueDepth
+		cpu, queue = append(cpu, c), append(queue, q)
 	}
-	out := map[string][]hpa.PodSample{"cpu": cpu}
+	s.cpuBuf, s.queueBuf = cpu, queue
+	if s.sampleMap == nil {
+		s.sampleMap = map[string][]hpa.PodSample{}
+	}
+	s.sampleMap["cpu"] = cpu
 	if s.opts.QueueTarget > 0 {
-		out[queueMetric] = queue
+		s.sampleMap[queueMetric] = queue
 	}
-	return out
+	return s.sampleMap
+}
+
+// podName is the name of pod id, made once.
+func (s *simulation) podName(id int) string {
+	for len(s.podNames) <= id {
+		s.podNames = append(s.podNames, strconv.Itoa(len(s.podNames)))
+	}
+	return s.podNames[id]
 }
 
 // reactiveReplicas is what the HPA would settle at for a demand: the start

@@ -225,3 +225,16 @@ func (o Options) Target() config.Target {
 	t.ScaleDown = config.ScaleDown{Stabilization: config.Duration(o.Guard), MaxStepPercent: o.MaxStepDownPercent, Troughs: o.Troughs}
 	return t
 }
+
+// OptionsFor is the inverse of Target for the prescaler side: the options
+// whose prescaler run is the configured target's (forecaster, headroom,
+// scale-down rules), with the HPA as the target's tuning section models
+// it. The demand, the warm-up, the service and the cluster are left unset.
+func OptionsFor(t config.Target) Options {
+	return Options{
+		Step: time.Duration(t.Forecast.Step), Season: time.Duration(t.Forecast.Season), Season2: time.Duration(t.Forecast.Season2),
+		Refit: time.Duration(t.Forecast.Refit), Quantile: t.Forecast.Quantile, FloorUtilization: t.Forecast.FloorUtilization,
+		Guard: time.Duration(t.ScaleDown.Stabilization), MaxStepDownPercent: t.ScaleDown.MaxStepPercent, Troughs: t.ScaleDown.Troughs,
+		HPATargetUtilization: t.Tuning.HPATargetUtilization, QueueTarget: t.Tuning.HPAQueueTarget,
+	}
+}

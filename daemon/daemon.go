@@ -37,6 +37,9 @@ type Daemon struct {
 	cfg      *config.Config
 	targets  map[string]*target
 	lastLoop atomic.Int64 // unix nanoseconds of the end of the last loop
+
+	tuner     Tuner
+	tuneQueue chan tuneJob
 }
 
 // Options wires a Daemon.
@@ -53,7 +56,14 @@ type Options struct {
 	// Lag delays reading a demand step until this long after it ends, so
 	// its last scrapes have reached Prometheus (about one scrape interval).
 	Lag time.Duration
+	// Tuner replays targets' histories for slo.overloadBudget; nil: targets
+	// keep their configured headroom.
+	Tuner Tuner
 }
+
+// tuneQueueSize bounds the replays waiting for the worker; a target whose
+// replay does not fit waits for a later loop.
+const tuneQueueSize = 64
 
 // New returns a daemon for a validated config.
 func New(cfg *config.Config, o Options) (*Daemon, error) {
@@ -64,7 +74,11 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	d := &Daemon{src: sources{demand: o.Demand, capacity: o.Capacity, startup: o.Startup, scale: o.Scaler, signals: o.Signals, lag: o.Lag},
-		metrics: o.Metrics, log: o.Log, targets: map[string]*target{}}
+		metrics: o.Metrics, log: o.Log, targets: map[string]*target{}, tuner: o.Tuner}
+	if o.Tuner != nil {
+		d.tuneQueue = make(chan tuneJob, tuneQueueSize)
+		d.src.tunes = d.tuneQueue
+	}
 	if err := d.Update(context.Background(), cfg); err != nil {
 		return nil, err
 	}
@@ -165,8 +179,12 @@ func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
 const maxParallelTargets = 16
 
 // Run loops every config interval until ctx ends; each loop gets a deadline
-// of one interval, so a stuck source cannot stall the next loop.
+// of one interval, so a stuck source cannot stall the next loop. Headroom
+// replays run beside the loop, one at a time.
 func (d *Daemon) Run(ctx context.Context) error {
+	if d.tuner != nil {
+		go d.tuneWorker(ctx)
+	}
 	for {
 		interval := d.interval()
 		loopCtx, cancel := context.WithTimeout(ctx, interval)

@@ -101,7 +101,13 @@ func (t *target) reconfigure(cfg config.Target) (commit func(), err error) {
 	if !cfg.Demotion.Enabled {
 		h.demoted = false
 	}
-	return func() { t.cfg, t.health = cfg, &h }, nil
+	retune := old.SLO.OverloadBudget != cfg.SLO.OverloadBudget || old.Tuning != cfg.Tuning
+	return func() {
+		t.cfg, t.health = cfg, &h
+		if retune {
+			t.tune.reset()
+		}
+	}, nil
 }
 
 // observeServing reads the target's signals after new demand steps came in:

@@ -13,6 +13,7 @@ const (
 	labelTarget    = "target"
 	labelReason    = "reason"
 	labelStatistic = "statistic"
+	labelSetting   = "setting"
 )
 
 // reasons lists every decision reason, so the reason gauge is 1 for the
@@ -46,6 +47,12 @@ type Metrics struct {
 	conflicts       *prometheus.CounterVec
 	replicas        *prometheus.GaugeVec
 	readyReplicas   *prometheus.GaugeVec
+
+	headroom     *prometheus.GaugeVec
+	tuneReplay   *prometheus.GaugeVec
+	tuneMet      *prometheus.GaugeVec
+	hpaAdvice    *prometheus.GaugeVec
+	tuneDuration prometheus.Histogram
 }
 
 // NewMetrics creates and registers the daemon's metrics.
@@ -89,12 +96,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Problems met while reconciling a target (the loop goes on with safe fallbacks)."}, []string{labelTarget}),
 		writeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "write_errors_total",
 			Help: "Failed writes of a target's floor or behavior."}, []string{labelTarget}),
+		headroom: gauge("headroom",
+			"The headroom in force: the demand quantile the floor covers and the floor utilization (tuned for slo.overloadBudget, or configured).",
+			labelTarget, labelSetting),
+		tuneReplay: gauge("tuning_replay",
+			"What the tuned headroom cost over the replayed history: gpu_hours, and overloaded_minutes_per_day against budget_minutes_per_day.",
+			labelTarget, labelStatistic),
+		tuneMet: gauge("tuning_budget_met", "1 when the tuned headroom kept within slo.overloadBudget over the replay.", labelTarget),
+		hpaAdvice: gauge("hpa_target_advice",
+			"The hotter HPA utilization target the floors allow (target) and the share of GPU-hours it would have saved over the replay (saving); 0 without advice.",
+			labelTarget, labelStatistic),
+		tuneDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "prescaler", Name: "tuning_duration_seconds",
+			Help: "Duration of one headroom replay.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 10)}),
 		loopDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "prescaler", Name: "loop_duration_seconds",
 			Help: "Duration of one control loop over every target.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
 	}
 	reg.MustRegister(m.forecast, m.floor, m.wouldWrite, m.needed, m.reason, m.leadTime, m.capacity, m.dataFresh,
 		m.errors, m.writeErrors, m.loopDuration, m.demand, m.capacityPer, m.capacityLearned, m.forecastError,
-		m.shortShare, m.sloBreach, m.shortTotal, m.demoted, m.demotions, m.conflicts, m.replicas, m.readyReplicas)
+		m.shortShare, m.sloBreach, m.shortTotal, m.demoted, m.demotions, m.conflicts, m.replicas, m.readyReplicas,
+		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice, m.tuneDuration)
 	return m
 }
 
@@ -108,6 +128,7 @@ func (m *Metrics) record(o Outcome) {
 		return
 	}
 	m.recordHealth(o)
+	m.recordTuning(o)
 	d := o.Decision
 	m.wouldWrite.WithLabelValues(t).Set(float64(d.Floor))
 	if o.Wrote {
@@ -161,6 +182,25 @@ func (m *Metrics) recordHealth(o Outcome) {
 	m.demotions.WithLabelValues(t, "promote").Add(boolGauge(changed && !o.Demoted))
 }
 
+// recordTuning exports the headroom in force and, when tuned, its replay
+// and the HPA target advice.
+func (m *Metrics) recordTuning(o Outcome) {
+	t := o.Target
+	h := o.Headroom
+	m.headroom.WithLabelValues(t, "quantile").Set(h.Quantile)
+	m.headroom.WithLabelValues(t, "floor_utilization").Set(h.Utilization)
+	r := o.Tuned
+	if r == nil {
+		return
+	}
+	m.tuneReplay.WithLabelValues(t, "gpu_hours").Set(r.ReplayGPUHours)
+	m.tuneReplay.WithLabelValues(t, "overloaded_minutes_per_day").Set(r.ReplayOverloadedPerDay)
+	m.tuneReplay.WithLabelValues(t, "budget_minutes_per_day").Set(o.OverloadBudget.Minutes())
+	m.tuneMet.WithLabelValues(t).Set(boolGauge(r.Met))
+	m.hpaAdvice.WithLabelValues(t, "target").Set(r.AdviceTarget)
+	m.hpaAdvice.WithLabelValues(t, "saving").Set(r.AdviceSaved)
+}
+
 func boolGauge(b bool) float64 {
 	if b {
 		return 1
@@ -172,7 +212,8 @@ func boolGauge(b bool) float64 {
 func (m *Metrics) forget(target string) {
 	match := prometheus.Labels{labelTarget: target}
 	for _, v := range []*prometheus.GaugeVec{m.forecast, m.floor, m.wouldWrite, m.needed, m.reason, m.leadTime, m.capacity,
-		m.dataFresh, m.replicas, m.readyReplicas, m.demand, m.capacityPer, m.capacityLearned, m.forecastError, m.shortShare, m.sloBreach, m.demoted} {
+		m.dataFresh, m.replicas, m.readyReplicas, m.demand, m.capacityPer, m.capacityLearned, m.forecastError, m.shortShare, m.sloBreach, m.demoted,
+		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice} {
 		v.DeletePartialMatch(match)
 	}
 	for _, v := range []*prometheus.CounterVec{m.errors, m.writeErrors, m.shortTotal, m.demotions, m.conflicts} {

@@ -65,6 +65,11 @@ type Outcome struct {
 	Conflicts int
 	// Replicas is the scale target's replica count (what the HPA set).
 	Replicas int32
+	// Headroom is the headroom the decision used; Tuned the tuning behind
+	// it (nil: the configured headroom), OverloadBudget the budget.
+	Headroom       policy.Headroom
+	Tuned          *TuneResult
+	OverloadBudget time.Duration
 }
 
 // stepMinutes converts per-step demand to per-minute.
@@ -83,6 +88,7 @@ type target struct {
 	restored   bool
 
 	health *health
+	tune   tuning
 }
 
 func newTarget(cfg config.Target) (*target, error) {
@@ -105,6 +111,8 @@ type sources struct {
 	scale    Scaler
 	signals  SignalSource
 	lag      time.Duration
+	// tunes queues headroom replays (nil: no tuner).
+	tunes chan<- tuneJob
 }
 
 // reconcile runs one loop for the target at now: read the object, feed the
@@ -142,6 +150,10 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	out.Capacity = t.capacity(ctx, src.capacity, state, &out)
 	out.ReplicaCapacity, out.CapacityLearned = t.replicaCapacity()
 	sit := t.situation(state, out)
+	sit.Headroom, out.Tuned = t.headroom()
+	out.Headroom, out.OverloadBudget = sit.Headroom, time.Duration(t.cfg.SLO.OverloadBudget)
+	t.reportTuning(ctx, src.scale, &out)
+	t.maybeTune(src.tunes, out, state, now)
 	if out.DataFresh {
 		// The forecast starts at the end of the last step read.
 		sit.Elapsed = now.Sub(t.next)
@@ -247,7 +259,6 @@ func (t *target) situation(state ScaleState, out Outcome) policy.Situation {
 	return policy.Situation{
 		Lead:             out.LeadTime,
 		ReplicaCapacity:  out.ReplicaCapacity,
-		Headroom:         t.cfg.Headroom(),
 		Fresh:            out.DataFresh,
 		Demoted:          out.Demoted,
 		UserMinReplicas:  userMin,

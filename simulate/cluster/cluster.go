@@ -465,8 +465,16 @@ func (c *Cluster) countAt(off time.Duration) PodCounts {
 
 // Pods lists the live pods in creation order, with the metric sample of the
 // last tick for those that were Ready at its end.
-func (c *Cluster) Pods() []PodView {
-	out := make([]PodView, len(c.pods))
+func (c *Cluster) Pods() []PodView { return c.PodsInto(nil) }
+
+// PodsInto is Pods written into buf's storage when it is large enough, so a
+// caller that asks every tick allocates nothing.
+func (c *Cluster) PodsInto(buf []PodView) []PodView {
+	out := buf[:0]
+	if cap(out) < len(c.pods) {
+		out = make([]PodView, len(c.pods))
+	}
+	out = out[:len(c.pods)]
 	for i, p := range c.pods {
 		v := PodView{ID: p.id, Phase: p.phaseAt(c.clock), Node: p.node, Created: c.start.Add(p.created)}
 		if p.isScheduled() {

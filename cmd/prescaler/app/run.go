@@ -200,6 +200,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 		Scaler:   adapters.Scaler{Writer: w},
 		Signals: adapters.Signals{Source: src, Targets: targets, Collector: capColl, Stale: 2 * time.Minute,
 			Metrics: queryMetrics},
+		Tuner:   adapters.Tuner{},
 		Metrics: daemon.NewMetrics(r.registry),
 		Log:     log,
 		Lag:     f.lag,
