@@ -22,6 +22,18 @@ func DefaultCandidates() []policy.Headroom {
 	return out
 }
 
+// AdviceTargets are the hotter HPA targets a tuning tries for its advice:
+// 0.1 and 0.2 above the HPA's own, up to 1.
+func AdviceTargets(own float64) []float64 {
+	var out []float64
+	for _, d := range []float64{0.1, 0.2} {
+		if u := math.Round((own+d)*100) / 100; u <= 1 {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // TuneOptions describe one tuning: a target's own recent demand and world,
 // the overload it tolerates and the settings to try.
 type TuneOptions struct {

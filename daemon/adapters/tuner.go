@@ -19,10 +19,6 @@ import (
 // advice.
 type Tuner struct{}
 
-// adviceSteps are the hotter HPA targets tried for the advice, above the
-// modelled one.
-var adviceSteps = []float64{0.1, 0.2}
-
 // Tune implements daemon.Tuner.
 func (Tuner) Tune(ctx context.Context, req daemon.TuneRequest) (daemon.TuneResult, error) {
 	if err := ctx.Err(); err != nil {
@@ -72,11 +68,6 @@ func tuneOptions(req daemon.TuneRequest) (backtest.TuneOptions, error) {
 	if req.CapacityReplicas > 0 {
 		o.GPUs = int(min(req.CapacityReplicas, o.MaxReplicas))
 	}
-	var advise []float64
-	for _, d := range adviceSteps {
-		if u := math.Round((o.HPATargetUtilization+d)*100) / 100; u <= 1 {
-			advise = append(advise, u)
-		}
-	}
-	return backtest.TuneOptions{Options: o, Budget: time.Duration(t.SLO.OverloadBudget).Minutes(), AdviseTargets: advise}, nil
+	return backtest.TuneOptions{Options: o, Budget: time.Duration(t.SLO.OverloadBudget).Minutes(),
+		AdviseTargets: backtest.AdviceTargets(o.HPATargetUtilization)}, nil
 }

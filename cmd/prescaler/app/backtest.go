@@ -469,16 +469,10 @@ func (f backtestFlags) tuneSettings() (*backtest.TuneSettings, error) {
 	if t.Window, err = parseFlagDuration("tune-window", f.tuneWindow); err != nil {
 		return nil, err
 	}
-	if f.gridHPA != "" && f.grid {
-		hpas, err := parseFractions("grid-hpa", f.gridHPA, false)
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range hpas {
-			if u > f.hpaTarget {
-				t.AdviseTargets = append(t.AdviseTargets, u)
-			}
-		}
+	own := f.hpaTarget
+	if f.tuneHPA > 0 {
+		own = f.tuneHPA
 	}
+	t.AdviseTargets = backtest.AdviceTargets(own)
 	return t, nil
 }
