@@ -100,9 +100,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"The headroom in force: the demand quantile the floor covers and the floor utilization (tuned for slo.overloadBudget, or configured).",
 			labelTarget, labelSetting),
 		tuneReplay: gauge("tuning_replay",
-			"What the tuned headroom cost over the replayed history: gpu_hours, and overloaded_minutes_per_day against budget_minutes_per_day.",
+			"What the tuned headroom cost over the replayed history: gpu_hours, and overloaded_minutes_per_day against budget_minutes_per_day (0: no budget; the replay's figures are NaN until a replay).",
 			labelTarget, labelStatistic),
-		tuneMet: gauge("tuning_budget_met", "1 when the tuned headroom kept within slo.overloadBudget over the replay.", labelTarget),
+		tuneMet: gauge("tuning_budget_met",
+			"1 when the tuned headroom kept within slo.overloadBudget over the replay, 0 when no setting did (NaN: no replay yet, or no budget).", labelTarget),
 		hpaAdvice: gauge("hpa_target_advice",
 			"The hotter HPA utilization target the floors allow (target) and the share of GPU-hours it would have saved over the replay (saving); 0 without advice.",
 			labelTarget, labelStatistic),
@@ -189,14 +190,20 @@ func (m *Metrics) recordTuning(o Outcome) {
 	h := o.Headroom
 	m.headroom.WithLabelValues(t, "quantile").Set(h.Quantile)
 	m.headroom.WithLabelValues(t, "floor_utilization").Set(h.Utilization)
+	m.tuneReplay.WithLabelValues(t, "budget_minutes_per_day").Set(o.OverloadBudget.Minutes())
+	// Until a replay (and without a budget) the replay's figures are NaN and
+	// there is no advice.
 	r := o.Tuned
 	if r == nil {
-		return
+		r = &TuneResult{ReplayGPUHours: math.NaN(), ReplayOverloadedPerDay: math.NaN()}
 	}
 	m.tuneReplay.WithLabelValues(t, "gpu_hours").Set(r.ReplayGPUHours)
 	m.tuneReplay.WithLabelValues(t, "overloaded_minutes_per_day").Set(r.ReplayOverloadedPerDay)
-	m.tuneReplay.WithLabelValues(t, "budget_minutes_per_day").Set(o.OverloadBudget.Minutes())
-	m.tuneMet.WithLabelValues(t).Set(boolGauge(r.Met))
+	met := math.NaN()
+	if o.Tuned != nil {
+		met = boolGauge(r.Met)
+	}
+	m.tuneMet.WithLabelValues(t).Set(met)
 	m.hpaAdvice.WithLabelValues(t, "target").Set(r.AdviceTarget)
 	m.hpaAdvice.WithLabelValues(t, "saving").Set(r.AdviceSaved)
 }
