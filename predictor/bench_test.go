@@ -47,3 +47,20 @@ func BenchmarkUpdate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPeakQuantile is what a decision asks of a 1-minute model: the
+// 0.9-quantile of the peak over the next 15 steps (O(k): 15 point forecasts
+// and grid look-ups).
+func BenchmarkPeakQuantile(b *testing.B) {
+	y := testtraces.Load(b, testtraces.NASA, 1).Values
+	m, err := Fit(y[:14*1440], Options{Period: 1440, Horizon: 15, Clip: 5})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.PeakQuantile(15, 0.9); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -49,9 +49,28 @@
 // Request counts are heteroscedastic (errors grow with the level), so
 // intervals are built from in-sample h-step errors divided by a running scale,
 // the exponentially weighted mean absolute one-step error at the origin. A
-// quantile of the h-step forecast at origin t is ŷ_{t+h|t} + q_h(p)·scale_t,
+// quantile of the h-step forecast at origin t is ŷ_{t+h|t} + q_h(p)·scale_t·v_{t+h},
 // with q_h the empirical quantile of those standardised errors. This is
 // distribution free and calibrates the marginal coverage on the fitting data.
+//
+// v is the seasonal volatility factor of the target's phase in the primary
+// season (volatility.go; off with Options.NoSeasonalScale): the running scale
+// learns of a burst only once it has begun, while bursts that come back at
+// the same times of day can be expected. v is the mean of the in-sample
+// one-step errors in units of the running scale, by phase, pooled over the
+// seasons and over neighbouring phases (a window chosen by cross-validation
+// over the seasons, which may also keep v ≡ 1), normalised to mean 1 and
+// shrunk towards 1 when few seasons were seen. The calibration divides each
+// error by the same factor, so the marginal coverage is kept.
+//
+// # Peak quantiles
+//
+// A floor that must hold for k steps needs the q-quantile of the peak
+// max(y_{t+1}, …, y_{t+k}), not the largest of the per-step quantiles, which
+// the peak exceeds far more often than 1 − q when steps are noisy.
+// PeakQuantile is calibrated like the intervals, on the in-sample excess of
+// the realised window peak over the forecast window peak, in units of the
+// running scale times the largest volatility factor of the window.
 //
 // # Real data
 //

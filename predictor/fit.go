@@ -34,6 +34,14 @@ type Options struct {
 	// LossHorizon > 1 fits the parameters to the squared LossHorizon-step
 	// errors instead of the one-step errors.
 	LossHorizon int
+	// NoSeasonalScale keeps the interval scale the same at every phase of
+	// the season. By default the running error scale is multiplied by a
+	// per-phase volatility factor of the primary season, estimated from the
+	// in-sample one-step errors (volatility.go), so that intervals and peak
+	// quantiles widen at the times of day when bursts usually come. A
+	// model without a season, or whose errors show no phase pattern that
+	// holds across seasons, keeps a flat scale either way.
+	NoSeasonalScale bool
 	// MaxEvaluations bounds the objective evaluations per candidate
 	// (default 150 per parameter).
 	MaxEvaluations int
@@ -84,7 +92,7 @@ func Fit(y []float64, opts Options) (*Model, error) {
 		}
 	}
 	best.Notes = append(notes, best.Notes...)
-	best.calibrate(y, opts.Horizon)
+	best.calibrate(y, opts.Horizon, !opts.NoSeasonalScale)
 	return best, nil
 }
 
@@ -107,7 +115,7 @@ func FitSpec(y []float64, spec Spec, opts Options) (*Model, error) {
 		opts.Horizon = 1
 	}
 	m := fitSpec(y, spec, opts, nil)
-	m.calibrate(y, opts.Horizon)
+	m.calibrate(y, opts.Horizon, !opts.NoSeasonalScale)
 	return m, nil
 }
 

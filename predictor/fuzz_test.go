@@ -7,7 +7,8 @@ import (
 )
 
 // FuzzFitForecast: for any finite, non-negative input, fit and forecast never
-// panic and never return NaN or a negative value.
+// panic and never return NaN or a negative value, and the peak quantile is
+// never below the last step's quantile.
 func FuzzFitForecast(f *testing.F) {
 	f.Add(uint8(0), []byte{1, 0, 2, 0, 3, 0, 4, 0, 5, 0})
 	f.Add(uint8(4), make([]byte, 64)) // all zeros
@@ -68,6 +69,13 @@ func checkForecasts(t *testing.T, m *Model) {
 		}
 		if fc.Lower > fc.Upper {
 			t.Fatalf("%s: h=%d lower > upper: %+v", m, h, fc)
+		}
+		peak, err := m.PeakQuantile(h, 0.9)
+		if err != nil {
+			t.Fatalf("PeakQuantile(%d): %v", h, err)
+		}
+		if math.IsNaN(peak) || math.IsInf(peak, 0) || peak < fc.Upper {
+			t.Fatalf("%s: PeakQuantile(%d, 0.9) = %v below the step's 0.9-quantile %v", m, h, peak, fc.Upper)
 		}
 	}
 }

@@ -29,6 +29,9 @@ type goldenStep struct {
 	Mean  float64 `json:"mean"`
 	Lower float64 `json:"lower"`
 	Upper float64 `json:"upper"`
+	// Peak90 is PeakQuantile(h, 0.9), the 0.9-quantile of the peak over
+	// steps 1…h.
+	Peak90 float64 `json:"peak90"`
 }
 
 func TestGoldenForecasts(t *testing.T) {
@@ -61,7 +64,11 @@ func TestGoldenForecasts(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got.Forecasts = append(got.Forecasts, goldenStep{H: h, Mean: fc.Mean, Lower: fc.Lower, Upper: fc.Upper})
+				peak, err := m.PeakQuantile(h, 0.9)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got.Forecasts = append(got.Forecasts, goldenStep{H: h, Mean: fc.Mean, Lower: fc.Lower, Upper: fc.Upper, Peak90: peak})
 			}
 			compareGolden(t, filepath.Join("testdata", c.name+".golden.json"), got)
 		})
@@ -111,6 +118,7 @@ func compareGolden(t *testing.T, path string, got golden) {
 		check("mean", g.Mean, w.Mean)
 		check("lower", g.Lower, w.Lower)
 		check("upper", g.Upper, w.Upper)
+		check("peak90", g.Peak90, w.Peak90)
 		if math.IsNaN(g.Mean) {
 			t.Errorf("h=%d mean is NaN", g.H)
 		}

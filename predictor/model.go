@@ -3,7 +3,6 @@ package predictor
 import (
 	"fmt"
 	"math"
-	"slices"
 )
 
 // Model is a fitted forecaster positioned after the last observation it saw.
@@ -27,13 +26,16 @@ type Model struct {
 	Clip float64
 
 	st state
-	// errQuantiles[h-1] holds the standardised in-sample h-step errors. On
-	// first use it is sorted and reduced to its quantileGrid-point quantile
-	// function (sorted[h-1] is then true): a caller that asks about one
-	// horizon pays for one sort, and a long-running process keeps a few
-	// kilobytes per horizon instead of every in-sample error.
+	// errQuantiles[h-1] is the quantile function (quantileGrid points) of
+	// the standardised in-sample h-step errors, h = 1…Horizon.
 	errQuantiles [][]float64
-	sorted       []bool
+	// peakQuantiles[k-2] is the quantile function of the standardised
+	// excess of the peak over k steps, k = 2…Horizon (k = 1 is
+	// errQuantiles[0]); float32 is ample for a quantile of noisy errors.
+	peakQuantiles [][]float32
+	// volatility[p] is the seasonal volatility factor of phase p of the
+	// primary season (volatility.go); nil means 1 at every phase.
+	volatility []float32
 }
 
 // Forecast is a point forecast with a central prediction interval.
@@ -79,7 +81,30 @@ func (m *Model) Quantile(h int, q float64) (float64, error) {
 		return 0, nil
 	}
 	mean := math.Max(0, m.st.forecast(m.Spec, m.Params, h))
-	return math.Max(0, mean+m.errorQuantile(h, q)*m.st.scale), nil
+	return math.Max(0, mean+m.errorQuantile(h, q)*m.stepScale(h)), nil
+}
+
+// stepScale is the interval scale of the step h steps ahead: the running
+// error scale times the seasonal volatility factor of that step's phase.
+func (m *Model) stepScale(h int) float64 {
+	return m.st.scale * m.volatilityAt(m.st.phase+h-1)
+}
+
+// VolatilityFactor is the seasonal volatility factor of the step h ≥ 1 steps
+// ahead: the multiple of the running error scale its interval uses. It is 1
+// with Options.NoSeasonalScale, for a model without a season and for one
+// whose errors showed no phase pattern that held across seasons.
+func (m *Model) VolatilityFactor(h int) float64 {
+	return m.volatilityAt(m.st.phase + max(h, 1) - 1)
+}
+
+// volatilityAt is the seasonal volatility factor of the step whose phase,
+// counted from any phase-0 step, is phase (≥ 0).
+func (m *Model) volatilityAt(phase int) float64 {
+	if m.volatility == nil {
+		return 1
+	}
+	return float64(m.volatility[wrap(phase, len(m.volatility))])
 }
 
 // ForecastAt returns the h-step forecast with its central interval of the
@@ -118,10 +143,6 @@ func (m *Model) errorQuantile(h int, q float64) float64 {
 	if hq == 0 {
 		return 0
 	}
-	if !m.sorted[hq-1] {
-		m.errQuantiles[hq-1] = quantileFunction(m.errQuantiles[hq-1])
-		m.sorted[hq-1] = true
-	}
 	z := quantileSorted(m.errQuantiles[hq-1], q)
 	if h > hq {
 		z *= math.Sqrt(float64(h) / float64(hq))
@@ -138,8 +159,8 @@ const quantileGrid = 201
 
 // quantileFunction sorts v and returns its quantiles on the grid (v itself
 // when it is not longer than the grid).
-func quantileFunction(v []float64) []float64 {
-	slices.Sort(v)
+func (s *floatSorter) quantileFunction(v []float64) []float64 {
+	s.sort(v)
 	if len(v) <= quantileGrid {
 		return v
 	}
@@ -151,54 +172,16 @@ func quantileFunction(v []float64) []float64 {
 }
 
 // quantileSorted is the linear-interpolation (type 7) quantile of sorted v.
-func quantileSorted(v []float64, q float64) float64 {
+func quantileSorted[F float32 | float64](v []F, q float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
 	pos := q * float64(len(v)-1)
 	i := int(math.Floor(pos))
 	if i >= len(v)-1 {
-		return v[len(v)-1]
+		return float64(v[len(v)-1])
 	}
 	frac := pos - float64(i)
-	return v[i] + frac*(v[i+1]-v[i])
-}
-
-// calibrate replays y from the initial states with the fitted parameters and
-// collects, for h = 1…horizon, the h-step errors divided by the error scale
-// at their origin. Origins in the first season (states still settling) and in
-// outages, and targets that are missing or outage zeros, are left out.
-func (m *Model) calibrate(y []float64, horizon int) {
-	st := initialState(y, m.Spec)
-	warmup := min(max(m.Spec.Period, 10), len(y)/4)
-	type pending struct {
-		forecast, scale float64
-		valid           bool
-	}
-	rings := make([][]pending, horizon)
-	errs := make([][]float64, horizon)
-	for h := range rings {
-		rings[h] = make([]pending, h+2) // horizon h+1 needs h+2 slots
-		errs[h] = make([]float64, 0, len(y))
-	}
-	phiH, lambdaH := make([]float64, horizon+1), make([]float64, horizon+1)
-	for h := 1; h <= horizon; h++ {
-		phiH[h], lambdaH[h] = dampedSum(m.Params.Phi, h), math.Pow(m.Params.Lambda, float64(h))
-	}
-	for t, v := range y {
-		_, used := st.observe(m.Spec, m.Params, v, m.Clip)
-		for h := 1; h <= horizon; h++ {
-			slot := &rings[h-1][t%(h+1)]
-			if slot.valid && used && slot.scale > 0 {
-				errs[h-1] = append(errs[h-1], (v-slot.forecast)/slot.scale)
-			}
-			*slot = pending{}
-			if t >= warmup && !st.inOutage() {
-				// Made at t for target t+h, read back h steps later from slot (t+h)%(h+1).
-				rings[h-1][(t+h)%(h+1)] = pending{forecast: math.Max(0, st.forecastWith(m.Spec, phiH[h], lambdaH[h], h)), scale: st.scale, valid: true}
-			}
-		}
-	}
-	m.errQuantiles = errs
-	m.sorted = make([]bool, len(errs))
+	lo, hi := float64(v[i]), float64(v[i+1])
+	return lo + frac*(hi-lo)
 }

@@ -7,12 +7,14 @@
 #   PRESCALER_TRACES  traces folder (default ../shared/traces from the repo root)
 #   PRESCALER_BIN     forecaster binary (default bin/prescaler, built if absent
 #                     or if BUILD=1)
-#   CASES             subset of: nasa5m nasa1m servegen5m (default: all three)
+#   CASES             subset of: nasa5m nasa1m servegen5m twitter1m twitter5m
+#                     (default: all five)
 #   HORIZONS          default "15m 30m"
 #   QUICK=1           short test windows, one timing repeat, results/quick/
-#   TEST_DAYS_NASA5M, TEST_DAYS_NASA1M, TEST_DAYS_SERVEGEN
+#   TEST_DAYS_NASA5M, TEST_DAYS_NASA1M, TEST_DAYS_SERVEGEN, TEST_DAYS_TWITTER
 #                     test days after training ("all" = rest of the trace)
 #   FIT_TIMING=0      skip the fit-timing comparison; FIT_REPEAT (default 3)
+#   PEAKS=0           skip the peak-quantile scores (bench/forecast/peaks)
 #   JOBS              parallel jobs (default 2)
 #   RESULTS           output folder (default bench/forecast/results)
 #   KEEP_TMP=1        keep the sliced traces in the temp folder
@@ -25,26 +27,29 @@ cd "$repo"
 PY=/usr/bin/python3
 QUICK="${QUICK:-0}"
 if [[ "$QUICK" == 1 ]]; then
-  quick_days_5m=3 quick_days_1m=1 quick_days_sg=2 quick_repeat=1
+  quick_days_5m=3 quick_days_1m=1 quick_days_sg=2 quick_days_tw=1 quick_repeat=1
   default_results="$here/results/quick"
 else
-  quick_days_5m=all quick_days_1m=14 quick_days_sg=all quick_repeat=3
+  quick_days_5m=all quick_days_1m=14 quick_days_sg=all quick_days_tw=all quick_repeat=3
   default_results="$here/results"
 fi
 TRACES="$(realpath -m "${PRESCALER_TRACES:-$repo/../shared/traces}")"
 PRESCALER_BIN="${PRESCALER_BIN:-bin/prescaler}"
-CASES="${CASES:-nasa5m nasa1m servegen5m}"
+CASES="${CASES:-nasa5m nasa1m servegen5m twitter1m twitter5m}"
 HORIZONS="${HORIZONS:-15m 30m}"
 TEST_DAYS_NASA5M="${TEST_DAYS_NASA5M:-$quick_days_5m}"
 TEST_DAYS_NASA1M="${TEST_DAYS_NASA1M:-$quick_days_1m}"
 TEST_DAYS_SERVEGEN="${TEST_DAYS_SERVEGEN:-$quick_days_sg}"
+TEST_DAYS_TWITTER="${TEST_DAYS_TWITTER:-$quick_days_tw}"
 FIT_TIMING="${FIT_TIMING:-1}"
 FIT_REPEAT="${FIT_REPEAT:-$quick_repeat}"
+PEAKS="${PEAKS:-1}"
 JOBS="${JOBS:-2}"
 RESULTS="${RESULTS:-$default_results}"
 INTERVAL=0.8
 NASA=nasa_http_1995.per_minute.csv
 SERVEGEN=servegen_m-small.per_minute.csv
+TWITTER=twitter_stream_2021_08_first11d.per_minute.csv
 # One BLAS thread: two jobs share the cores, and statsmodels' optimizer path
 # (hence its parameters and fit time) changes with the BLAS thread count.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -54,7 +59,7 @@ die() { echo "run.sh: $*" >&2; exit 1; }
 
 check_inputs() {
   [[ -d "$TRACES" ]] || die "traces folder $TRACES is missing; set PRESCALER_TRACES (see /work/shared/traces/README.md)"
-  for file in "$NASA" "$SERVEGEN"; do
+  for file in "$NASA" "$SERVEGEN" "$TWITTER"; do
     [[ -f "$TRACES/$file" ]] || die "trace $TRACES/$file is missing"
   done
   [[ -x "$PY" ]] || die "$PY not found; this harness needs Debian's python3 with python3-statsmodels"
@@ -75,6 +80,23 @@ check_prescaler() {
   fi
 }
 
+# The peak-quantile scorer: the Go predictor run under the same protocol,
+# asked PeakQuantile(k, 0.9) at every origin (bench/forecast/peaks).
+build_peaks() {
+  [[ "$PEAKS" == 1 ]] || return 0
+  peaks_bin="$tmp/peaks"
+  go build -o "$peaks_bin" ./bench/forecast/peaks || die "go build ./bench/forecast/peaks failed"
+}
+
+# Peak windows scored per step: 5 and 10 steps at 1 minute, 2 and 3 steps
+# (10 and 15 minutes, within the calibrated horizon) at 5 minutes.
+peak_windows() {
+  case "$1" in
+    1m) echo 5m,10m ;;
+    *)  echo 10m,15m ;;
+  esac
+}
+
 # Case table: trace file, label, step, season2 for prescaler, train, test days.
 # prescaler gets the same single daily season as statsmodels: on NASA a weekly
 # second season (--season2 7d) scores slightly worse at these horizons.
@@ -83,7 +105,9 @@ case_spec() {
     nasa5m)     echo "$NASA nasa 5m - 14d $TEST_DAYS_NASA5M" ;;
     nasa1m)     echo "$NASA nasa 1m - 14d $TEST_DAYS_NASA1M" ;;
     servegen5m) echo "$SERVEGEN servegen-m-small 5m - 7d $TEST_DAYS_SERVEGEN" ;;
-    *) die "unknown case '$1' (known: nasa5m nasa1m servegen5m)" ;;
+    twitter1m)  echo "$TWITTER twitter 1m - 7d $TEST_DAYS_TWITTER" ;;
+    twitter5m)  echo "$TWITTER twitter 5m - 7d $TEST_DAYS_TWITTER" ;;
+    *) die "unknown case '$1' (known: nasa5m nasa1m servegen5m twitter1m twitter5m)" ;;
   esac
 }
 
@@ -144,6 +168,11 @@ queue_case() {
     # shellcheck disable=SC2086
     queue_job "$id-seasonal-naive" "$PY" "$here/seasonal_naive.py" $base \
       --out "$RESULTS/forecasts/$id-seasonal-naive.csv" --report "$RESULTS/reports/$id-seasonal-naive.json"
+    if [[ "$PEAKS" == 1 ]]; then
+      queue_job "$id-peaks" "$peaks_bin" --trace "$trace" --step "$step" --season 1d --horizon "$h" \
+        --train "$train" --refit 1d --interval "$INTERVAL" --quantile 0.9 --windows "$(peak_windows "$step")" \
+        --out "$RESULTS/peaks/$id.json"
+    fi
   done
 }
 
@@ -174,9 +203,11 @@ score_cases() {
           || die "$method wrote no $RESULTS/forecasts/$id-$method.csv (log: $RESULTS/logs/$id-$method.log)"
         methods+=(--method "$method=$RESULTS/forecasts/$id-$method.csv:$RESULTS/reports/$id-$method.json")
       done
+      local peaks=()
+      [[ "$PEAKS" == 1 ]] && peaks=(--peaks "$RESULTS/peaks/$id.json")
       "$PY" "$here/score.py" case --trace "$trace" --label "$label" --step "$step" \
         --season 1d --train "$train" --horizon "$h" --interval "$INTERVAL" \
-        "${methods[@]}" --json "$RESULTS/scores/$id.json" > "$RESULTS/scores/$id.md"
+        "${methods[@]}" "${peaks[@]}" --json "$RESULTS/scores/$id.json" > "$RESULTS/scores/$id.md"
       files+=("$RESULTS/scores/$id.json")
     done
   done < "$RESULTS/cases.txt"
@@ -221,12 +252,13 @@ main() {
   check_cases
   check_inputs
   check_prescaler
-  rm -rf "$RESULTS"/{forecasts,reports,logs,times,scores,timing,cases.txt,commands.sh,summary.md}
-  mkdir -p "$RESULTS"/{forecasts,reports,logs,times,scores,timing}
+  rm -rf "$RESULTS"/{forecasts,reports,logs,times,scores,timing,peaks,cases.txt,commands.sh,summary.md}
+  mkdir -p "$RESULTS"/{forecasts,reports,logs,times,scores,timing,peaks}
   commands="$RESULTS/commands.sh"
   echo "# bench/forecast/run.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) QUICK=$QUICK" > "$commands"
   tmp="$(mktemp -d "${TMPDIR:-/tmp}/prescaler-bench.XXXXXX")"
   [[ "${KEEP_TMP:-0}" == 1 ]] || trap 'rm -rf "$tmp"' EXIT
+  build_peaks
 
   local started=$SECONDS name
   for name in $CASES; do queue_case "$name"; done

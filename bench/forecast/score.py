@@ -10,6 +10,10 @@
 
 Per method: MAE, MASE, coverage of the prediction interval, mean interval
 width, rows scored, and the median fit time from the method's report.
+With --peaks (the JSON of bench/forecast/peaks, prescaler only): the coverage
+of the peak quantile, the share of origins whose realised peak over the next
+k steps is at most PeakQuantile(k, 0.9), next to the same share for the
+largest per-step quantile max_j Quantile(j, 0.9).
 Rows are joined on unix_minute; only rows present in every method's file,
 with a finite actual and finite forecasts everywhere, are scored.
 
@@ -35,6 +39,7 @@ import pandas as pd
 
 
 REFERENCE_METHOD = "statsmodels"
+PEAK_METHOD = "prescaler"  # the method --peaks describes
 
 
 def parse_method(text: str) -> tuple[str, str, str | None]:
@@ -121,6 +126,23 @@ def method_scores(frame: pd.DataFrame, scale: float) -> dict:
     }
 
 
+def read_peaks(path: str | None) -> list[dict]:
+    """Peak-quantile scores written by bench/forecast/peaks (or none)."""
+    if not path:
+        return []
+    if not os.path.isfile(path):
+        common.fail(f"peak scores {path} not found")
+    with open(path) as handle:
+        report = json.load(handle)
+    return [{"window_minutes": p["window_minutes"], "window_steps": p["window_steps"],
+             "quantile": report["quantile"], "origins": p["origins"],
+             "coverage": p["coverage"],
+             "max_of_steps_coverage": p["max_of_steps_coverage"],
+             "pinball": p["pinball"],
+             "max_of_steps_pinball": p["max_of_steps_pinball"]}
+            for p in report["peaks"]]
+
+
 def score_case(args: argparse.Namespace) -> dict:
     step = args.step
     series = common.load_series(args.trace, step)
@@ -138,6 +160,7 @@ def score_case(args: argparse.Namespace) -> dict:
                  "actual_mismatches": actual_mismatches(frame, series),
                  "fit_seconds_median": read_fit_median(report)}
         entry.update(method_scores(frame.loc[rows], scale))
+        entry["peaks"] = read_peaks(args.peaks) if name == PEAK_METHOD else []
         results.append(entry)
         if entry["actual_mismatches"]:
             print(f"WARNING: {name}: {entry['actual_mismatches']} rows whose "
@@ -175,19 +198,30 @@ def fmt_width(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}"
 
 
+def fmt_peaks(peaks: list[dict], key: str) -> str:
+    """'5m 0.906, 10m 0.900': a coverage per peak window."""
+    if not peaks:
+        return "–"
+    return ", ".join(f"{p['window_minutes']}m {fmt(p[key])}" for p in peaks)
+
+
 def table_lines(cases: list[dict]) -> list[str]:
     """One markdown table, a row per (trace, step, horizon, method)."""
     level = int(round(100 * cases[0]["interval"])) if cases else 80
     lines = [f"| trace | step | horizon | method | MASE | ratio vs statsmodels "
-             f"| coverage{level} | width | median fit s | rows |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             f"| coverage{level} | width | peak q90 coverage "
+             f"| max-step q90 peak coverage | median fit s | rows |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case in cases:
         for r in case["methods"]:
+            peaks = r.get("peaks", [])
             lines.append(
                 f"| {case['label']} | {case['step']} | {case['horizon']} "
                 f"| {r['method']} | {fmt(r['mase'])} "
                 f"| {fmt(r['mase_ratio_vs_statsmodels'])} "
                 f"| {fmt(r['coverage'])} | {fmt_width(r['width'])} "
+                f"| {fmt_peaks(peaks, 'coverage')} "
+                f"| {fmt_peaks(peaks, 'max_of_steps_coverage')} "
                 f"| {fmt(r['fit_seconds_median'], 4)} | {r['rows_scored']} |")
     return lines
 
@@ -221,6 +255,8 @@ def main() -> None:
     case.add_argument("--interval", type=float, default=0.8)
     case.add_argument("--method", type=parse_method, action="append",
                       required=True, help="NAME=CSV[:REPORT.json], repeated")
+    case.add_argument("--peaks", help="peak-quantile scores of prescaler "
+                      "(JSON from bench/forecast/peaks)")
     case.add_argument("--json", help="write the scores as JSON here")
     case.set_defaults(run=command_case)
     table = sub.add_parser("table", help="combine case JSONs into one table")
