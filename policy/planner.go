@@ -150,12 +150,13 @@ type Plan struct {
 // hand.
 func (p *Planner) Plan(s Situation) Plan {
 	n := scaler.ForecastSteps(p.set.Step, s.Elapsed, s.Lead, p.set.Guard)
-	steps, ok := p.forecast(n, s.Headroom.Quantile)
+	steps, peaks, ok := p.forecast(n, s.Headroom.Quantile)
 	if !ok {
-		steps = nil
+		steps, peaks = nil, nil
 	}
 	s.Fresh = s.Fresh && ok
-	return Decide(p.set, s, steps)
+	plan := decide(p.set, s, steps, peaks)
+	return plan
 }
 
 // Decide is the decision for a situation and a forecast of the steps it
@@ -164,9 +165,14 @@ func (p *Planner) Plan(s Situation) Plan {
 // also calls it with the demand that really came, to tell the policy's limits
 // from the forecast's.
 func Decide(set Settings, s Situation, forecast []scaler.Step) Plan {
+	return decide(set, s, forecast, nil)
+}
+
+func decide(set Settings, s Situation, forecast []scaler.Step, peaks []float64) Plan {
 	in := scaler.Inputs{
 		StepLength:         set.Step,
 		Forecast:           forecast,
+		Peaks:              peaks,
 		Lead:               s.Lead,
 		Guard:              set.Guard,
 		Elapsed:            s.Elapsed,
@@ -192,22 +198,25 @@ func (p *Planner) ForecastSteps(s Situation) int {
 	return scaler.ForecastSteps(p.set.Step, s.Elapsed, s.Lead, p.set.Guard)
 }
 
-// forecast reads the model's mean and the headroom's quantile for every
-// step the decision covers.
-func (p *Planner) forecast(n int, quantile float64) ([]scaler.Step, bool) {
+// forecast reads, for every step the decision covers, the model's mean and
+// the headroom's quantile of that step and of the peak up to it.
+func (p *Planner) forecast(n int, quantile float64) ([]scaler.Step, []float64, bool) {
 	model := p.roll.Model()
 	if model == nil {
-		return nil, false
+		return nil, nil, false
 	}
-	steps := make([]scaler.Step, n)
+	steps, peaks := make([]scaler.Step, n), make([]float64, n)
 	for h := range steps {
 		q, err := model.Quantile(h+1, quantile)
 		if err != nil {
-			return nil, false
+			return nil, nil, false
+		}
+		if peaks[h], err = model.PeakQuantile(h+1, quantile); err != nil {
+			return nil, nil, false
 		}
 		steps[h] = scaler.Step{Mean: model.Point(h + 1), Upper: q}
 	}
-	return steps, true
+	return steps, peaks, true
 }
 
 // LeadForecast is the forecast one lead time ahead with a central interval

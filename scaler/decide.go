@@ -44,6 +44,11 @@ type Inputs struct {
 	// StepLength is the forecast step; Forecast[i] is the demand i+1 steps ahead.
 	StepLength time.Duration
 	Forecast   []Step
+	// Peaks, when set, holds for each k the demand quantile of the peak over
+	// the first k steps (Peaks[k-1], requests per step): the windows the
+	// floor covers are then sized by the quantile of their peak, not by the
+	// largest per-step quantile. It must be as long as Forecast.
+	Peaks []float64
 	// Lead is the pods' start-up time: a replica asked for now serves after it.
 	Lead time.Duration
 	// Guard is how long the forecast must stay low before the floor comes down
@@ -233,6 +238,14 @@ func (in Inputs) validate() error {
 			return fmt.Errorf("forecast step %d upper quantile %v is not a demand", i+1, s.Upper)
 		}
 	}
+	if in.Peaks != nil && len(in.Peaks) != len(in.Forecast) {
+		return fmt.Errorf("%d peak quantiles for %d forecast steps", len(in.Peaks), len(in.Forecast))
+	}
+	for i, p := range in.Peaks {
+		if math.IsNaN(p) || math.IsInf(p, 0) || p < 0 {
+			return fmt.Errorf("peak quantile over %d steps %v is not a demand", i+1, p)
+		}
+	}
 	return nil
 }
 
@@ -257,9 +270,13 @@ func ForecastSteps(step, elapsed, lead, guard time.Duration) int {
 	return stepsThrough(elapsed+lead+guard, step)
 }
 
-// peakPerMinute is the largest upper quantile over the first n steps, in
-// requests per minute.
+// peakPerMinute is the demand quantile of the peak over the first n steps
+// (Peaks), or else the largest per-step upper quantile, in requests per
+// minute.
 func (in Inputs) peakPerMinute(n int) float64 {
+	if len(in.Peaks) >= n {
+		return in.Peaks[n-1] / in.StepLength.Minutes()
+	}
 	peak := 0.0
 	for _, s := range in.Forecast[:n] {
 		peak = math.Max(peak, s.Upper)
