@@ -61,6 +61,11 @@ func BenchmarkLoop1000Targets(b *testing.B) {
 	cpu := cpuSeconds() - cpuBefore
 	b.ReportMetric(cpu/float64(b.N), "cpu-s/loop")
 	b.ReportMetric(rssMiB(), "RSS-MiB")
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "live-heap-MiB")
+	runtime.KeepAlive(d) // the daemon's state is what the live heap measures
 }
 
 // sharedDemand serves the same series to every target (the loop reads it

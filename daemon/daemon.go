@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -165,14 +166,29 @@ func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
 		}()
 	}
 	wg.Wait()
+	fits := 0
 	for _, o := range outcomes {
 		d.metrics.record(o)
 		d.logOutcome(o)
+		fits += o.Fits
+	}
+	if fits >= releaseAfterFits {
+		// A loop that fitted many models at once (the start-up backfill, a
+		// config change adding targets) held each fit's calibration buffers,
+		// a few MB each, maxParallelTargets at a time. They are garbage
+		// now; return them to the OS at once instead of over minutes, so the
+		// resident set is the models' and not the start-up's high-water mark.
+		debug.FreeOSMemory()
 	}
 	d.metrics.loopDuration.Observe(time.Since(start).Seconds())
 	d.lastLoop.Store(time.Now().UnixNano())
 	return outcomes
 }
+
+// releaseAfterFits is the number of fits in one loop after which the
+// loop returns the freed memory to the OS (refits spread over the day stay
+// far below it).
+const releaseAfterFits = 2 * maxParallelTargets
 
 // maxParallelTargets bounds the targets reconciled at once, so a thousand
 // targets do not open a thousand Prometheus queries together.

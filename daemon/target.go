@@ -63,6 +63,8 @@ type Outcome struct {
 	LeadForecast predictor.Forecast
 	// Conflicts counts writes refused with 409 Conflict and retried.
 	Conflicts int
+	// Fits counts the forecaster's fits this loop.
+	Fits int
 	// Replicas is the scale target's replica count (what the HPA set).
 	Replicas int32
 	// Headroom is the headroom the decision used; Tuned the tuning behind
@@ -205,9 +207,13 @@ func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, l
 // lead time ahead.
 func (t *target) observe(v float64, out *Outcome) {
 	step := time.Duration(t.cfg.Forecast.Step)
-	if _, err := t.plan.Observe(v); err != nil {
+	fitted, err := t.plan.Observe(v)
+	if err != nil {
 		out.Errs = append(out.Errs, fmt.Errorf("demand: %w", err))
 		v = math.NaN()
+	}
+	if fitted {
+		out.Fits++
 	}
 	ahead := math.NaN()
 	if m := t.plan.Model(); m != nil {
