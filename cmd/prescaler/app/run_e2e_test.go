@@ -14,6 +14,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -123,9 +124,17 @@ targets:
 	})
 
 	// Opt out: the next loop gives the user's values back.
-	hpa, _ = env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "inference-hpa", metav1.GetOptions{})
-	hpa.Annotations[writer.AnnotationEnabled] = "false"
-	if _, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Update(ctx, hpa, metav1.UpdateOptions{}); err != nil {
+	// The HPA controller writes the object's status meanwhile: a conflict is
+	// retried on a fresh read, as kubectl annotate would.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		hpa, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "inference-hpa", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		hpa.Annotations[writer.AnnotationEnabled] = "false"
+		_, err = env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Update(ctx, hpa, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if out := r.daemon.RunOnce(ctx, time.Now())[0]; out.Skipped != "opted_out" || len(out.Errs) > 0 {
