@@ -722,7 +722,7 @@ type perfectPlanner struct {
 func (p *perfectPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
 	stepMin := int(p.settings.Step / time.Minute)
 	sit := situation(m, stepMin, s, p.headroom, p.floor)
-	n := scaler.ForecastSteps(p.settings.Step, sit.Elapsed, sit.Lead, p.settings.Guard)
+	n := p.settings.ForecastSteps(sit)
 	origin := m - m%stepMin
 	steps := make([]scaler.Step, n)
 	for h := range steps {

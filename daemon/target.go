@@ -155,7 +155,7 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	sit.Headroom, out.Tuned = t.headroom()
 	out.Headroom, out.OverloadBudget = sit.Headroom, time.Duration(t.cfg.SLO.OverloadBudget)
 	t.reportTuning(ctx, src.scale, &out)
-	t.maybeTune(src.tunes, out, state, now)
+	t.maybeTune(src.tunes, sit, state, now)
 	if out.DataFresh {
 		// The forecast starts at the end of the last step read.
 		sit.Elapsed = now.Sub(t.next)

@@ -92,7 +92,9 @@ type tuneJob struct {
 
 // maybeTune queues a replay when the target has a budget, a model, and its
 // replay is due; the worker runs it off the loop.
-func (t *target) maybeTune(queue chan<- tuneJob, out Outcome, state ScaleState, now time.Time) {
+// The replay's world is the decision's situation, with the HPA's own
+// maxReplicas (bounds.maxReplicas caps the floor, not the HPA).
+func (t *target) maybeTune(queue chan<- tuneJob, sit policy.Situation, state ScaleState, now time.Time) {
 	if queue == nil || t.cfg.SLO.OverloadBudget <= 0 || t.plan.Model() == nil {
 		return
 	}
@@ -102,8 +104,8 @@ func (t *target) maybeTune(queue chan<- tuneJob, out Outcome, state ScaleState, 
 		return
 	}
 	req := TuneRequest{Target: t.cfg, Demand: t.plan.Rolling().History(), End: t.next,
-		ReplicaCapacity: out.ReplicaCapacity, Lead: out.LeadTime, MinReplicas: max(state.UserMinReplicas, t.cfg.Bounds.MinReplicas),
-		MaxReplicas: state.MaxReplicas, CapacityReplicas: out.Capacity}
+		ReplicaCapacity: sit.ReplicaCapacity, Lead: sit.Lead, MinReplicas: sit.UserMinReplicas,
+		MaxReplicas: state.MaxReplicas, CapacityReplicas: sit.CapacityReplicas}
 	select {
 	case queue <- tuneJob{t: t, req: req, at: now}:
 		t.tune.inFlight = true

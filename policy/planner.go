@@ -149,19 +149,13 @@ type Plan struct {
 // Plan decides the floor and behavior for the situation from the model in
 // hand.
 func (p *Planner) Plan(s Situation) Plan {
-	n := scaler.ForecastSteps(p.set.Step, s.Elapsed, s.Lead, p.set.Guard)
-	steps, peaks, ok := p.forecast(n, s.Headroom.Quantile)
-	if !ok {
-		steps, peaks = nil, nil
-	}
+	steps, peaks, ok := p.forecast(p.set.ForecastSteps(s), s.Headroom.Quantile)
 	s.Fresh = s.Fresh && ok
-	plan := decide(p.set, s, steps, peaks)
-	return plan
+	return decide(p.set, s, steps, peaks)
 }
 
 // Decide is the decision for a situation and a forecast of the steps it
-// covers (ForecastSteps(settings.Step, s.Elapsed, s.Lead, settings.Guard)
-// of them, or more). Plan calls it with the model's forecast; the backtest
+// covers (settings.ForecastSteps(s) of them, or more). Plan calls it with the model's forecast; the backtest
 // also calls it with the demand that really came, to tell the policy's limits
 // from the forecast's.
 func Decide(set Settings, s Situation, forecast []scaler.Step) Plan {
@@ -193,9 +187,9 @@ func decide(set Settings, s Situation, forecast []scaler.Step, peaks []float64) 
 }
 
 // ForecastSteps is how many forecast steps a decision in the situation
-// reads.
-func (p *Planner) ForecastSteps(s Situation) int {
-	return scaler.ForecastSteps(p.set.Step, s.Elapsed, s.Lead, p.set.Guard)
+// reads: through the lead time and the guard window, from the origin.
+func (set Settings) ForecastSteps(s Situation) int {
+	return scaler.ForecastSteps(set.Step, s.Elapsed, s.Lead, set.Guard)
 }
 
 // forecast reads, for every step the decision covers, the model's mean and
@@ -206,12 +200,12 @@ func (p *Planner) forecast(n int, quantile float64) ([]scaler.Step, []float64, b
 		return nil, nil, false
 	}
 	steps, peaks := make([]scaler.Step, n), make([]float64, n)
+	if err := model.PeakQuantiles(quantile, peaks); err != nil {
+		return nil, nil, false
+	}
 	for h := range steps {
 		q, err := model.Quantile(h+1, quantile)
 		if err != nil {
-			return nil, nil, false
-		}
-		if peaks[h], err = model.PeakQuantile(h+1, quantile); err != nil {
 			return nil, nil, false
 		}
 		steps[h] = scaler.Step{Mean: model.Point(h + 1), Upper: q}

@@ -46,8 +46,29 @@ func (m *Model) PeakQuantile(k int, q float64) (float64, error) {
 	if !(q > 0 && q < 1) {
 		return 0, fmt.Errorf("quantile %v must be in (0, 1)", q)
 	}
+	return m.peaksUpTo(k, q, nil), nil
+}
+
+// PeakQuantiles fills out[k-1] with PeakQuantile(k, q) for every k up to
+// len(out), in one O(len(out)) pass: the windows a decision covers all start
+// at the next step, so each is the running maximum of the one before.
+func (m *Model) PeakQuantiles(q float64, out []float64) error {
+	if len(out) < 1 {
+		return fmt.Errorf("peak windows: %d asked for, at least 1 needed", len(out))
+	}
+	if !(q > 0 && q < 1) {
+		return fmt.Errorf("quantile %v must be in (0, 1)", q)
+	}
+	m.peaksUpTo(len(out), q, out)
+	return nil
+}
+
+// peaksUpTo is the running maximum behind PeakQuantile for windows 1…k,
+// written into out when it is not nil; it returns the k-step value.
+func (m *Model) peaksUpTo(k int, q float64, out []float64) float64 {
 	if m.st.inOutage() && q <= 0.5 {
-		return 0, nil
+		clear(out)
+		return 0
 	}
 	peak, peakMean, peakFactor := 0.0, 0.0, 0.0
 	for j := 1; j <= k; j++ {
@@ -57,8 +78,11 @@ func (m *Model) PeakQuantile(k int, q float64) (float64, error) {
 		window := peakMean + m.peakExcessQuantile(j, q)*(m.st.scale*peakFactor)
 		step := mean + m.errorQuantile(j, q)*(m.st.scale*factor) // Quantile(j, q)
 		peak = math.Max(peak, math.Max(window, step))
+		if out != nil {
+			out[j-1] = peak
+		}
 	}
-	return peak, nil
+	return peak
 }
 
 // peakExcessQuantile is z_k(q), the q-quantile of the standardised excess of

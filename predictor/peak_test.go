@@ -432,3 +432,30 @@ func TestPeakQuantileOnTwitter(t *testing.T) {
 		t.Errorf("largest per-step quantile covered %.3f, PeakQuantile %.3f: want the peak quantile higher", stepCov, cov)
 	}
 }
+
+// PeakQuantiles is PeakQuantile for every window up to its length, bit for
+// bit, beyond the calibrated horizon too; it refuses what PeakQuantile does.
+func TestPeakQuantilesIsEveryPeakQuantile(t *testing.T) {
+	y := simulateBursts(4, 40, 0.5)
+	m, err := Fit(y[:30*burstPeriod], Options{Period: burstPeriod, Horizon: 4, Clip: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []float64{0.3, 0.5, 0.9, 0.99} {
+		all := make([]float64, 9)
+		if err := m.PeakQuantiles(q, all); err != nil {
+			t.Fatal(err)
+		}
+		for k := 1; k <= len(all); k++ {
+			if one, _ := m.PeakQuantile(k, q); one != all[k-1] {
+				t.Errorf("q %v, k %d: PeakQuantiles %v, PeakQuantile %v", q, k, all[k-1], one)
+			}
+		}
+	}
+	if err := m.PeakQuantiles(0.9, nil); err == nil {
+		t.Error("no windows: want an error")
+	}
+	if err := m.PeakQuantiles(1, make([]float64, 3)); err == nil {
+		t.Error("quantile 1: want an error")
+	}
+}

@@ -152,17 +152,7 @@ func troughScaleDown(user *Rules, leadSeconds int32) *Rules {
 	if user != nil && user.SelectPolicy == SelectDisabled {
 		return user
 	}
-	out := &Rules{}
-	if user != nil {
-		c := *user
-		out = &c
-	}
-	current := int32(defaultScaleDownStabilization)
-	if out.StabilizationWindowSeconds != nil {
-		current = *out.StabilizationWindowSeconds
-	}
-	out.StabilizationWindowSeconds = seconds(min(current, leadSeconds))
-	return out
+	return withScaleDownWindow(user, func(current int32) int32 { return min(current, leadSeconds) })
 }
 
 // openedScaleUp lets the HPA add pods as fast as the forecast ramp needs:
@@ -196,6 +186,13 @@ func (in Inputs) rampPodsPerPeriod(raise int) int32 {
 // stretchedScaleDown keeps the user's scale-down rules but makes their
 // stabilization window at least guardSeconds.
 func stretchedScaleDown(user *Rules, guardSeconds int32) *Rules {
+	return withScaleDownWindow(user, func(current int32) int32 { return max(current, guardSeconds) })
+}
+
+// withScaleDownWindow copies the user's scale-down rules (nil: the API
+// defaults) with the stabilization window set by window from the one in
+// force; the user's rules are not modified.
+func withScaleDownWindow(user *Rules, window func(current int32) int32) *Rules {
 	out := &Rules{}
 	if user != nil {
 		c := *user
@@ -205,6 +202,6 @@ func stretchedScaleDown(user *Rules, guardSeconds int32) *Rules {
 	if out.StabilizationWindowSeconds != nil {
 		current = *out.StabilizationWindowSeconds
 	}
-	out.StabilizationWindowSeconds = seconds(max(current, guardSeconds))
+	out.StabilizationWindowSeconds = seconds(window(current))
 	return out
 }
