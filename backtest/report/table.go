@@ -184,14 +184,7 @@ func writeComparisons(ew *errWriter, res *backtest.Result) {
 		if p == nil {
 			continue
 		}
-		frontier, r := "outside range", "n/a"
-		if c.OK {
-			frontier = num(c.ReactiveOverload, 1)
-			r = "n/a (frontier 0)"
-			if c.ReactiveOverload > 0 {
-				r = num(c.OverloadRatio, 2)
-			}
-		}
+		frontier, r := comparisonCells(c)
 		t.add(c.Policy, num(p.Summary.GPUHours, 1), fmt.Sprint(p.Summary.OverloadedMinutes), frontier, r,
 			num(c.GPUHoursVsOracle, 2))
 	}
@@ -199,6 +192,18 @@ func writeComparisons(ew *errWriter, res *backtest.Result) {
 	if lo, hi, ok := frontierRange(res.Frontier); ok {
 		ew.printf("  (the frontier spans %s to %s GPU-hours; outside it no reactive run costs the same)\n", num(lo, 1), num(hi, 1))
 	}
+}
+
+// comparisonCells are a comparison's "frontier at the same GPU-hours" and
+// "ratio" cells, saying why when there is no number.
+func comparisonCells(c backtest.Comparison) (frontier, ratio string) {
+	switch {
+	case !c.OK:
+		return "outside range", "n/a"
+	case c.ReactiveOverload > 0:
+		return num(c.ReactiveOverload, 1), num(c.OverloadRatio, 2)
+	}
+	return num(c.ReactiveOverload, 1), "n/a (frontier 0)"
 }
 
 func frontierRange(f []backtest.FrontierPoint) (lo, hi float64, ok bool) {
@@ -308,13 +313,7 @@ func writeGrid(ew *errWriter, res *backtest.Result) {
 	t.add("HPA target", "quantile", "floor util", "GPU-hours", "overloaded min", "late %", "reactive at same GPU-h", "ratio", "Pareto")
 	for i, r := range res.GridRuns {
 		s, c := r.Summary, res.GridComparisons[i]
-		frontier, ratio := "outside range", "n/a"
-		if c.OK {
-			frontier, ratio = num(c.ReactiveOverload, 1), "n/a (frontier 0)"
-			if c.ReactiveOverload > 0 {
-				ratio = num(c.OverloadRatio, 2)
-			}
-		}
+		frontier, ratio := comparisonCells(c)
 		mark := ""
 		if onFrontier(res.GridFrontier, r) {
 			mark = "*"
