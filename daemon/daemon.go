@@ -41,6 +41,15 @@ type Daemon struct {
 
 	tuner     Tuner
 	tuneQueue chan tuneJob
+
+	// leaving are the targets whose objects the next loop gives back: they
+	// left the config, were re-pointed at another object, or went to
+	// shadow mode. sweepDue asks that loop to sweep for objects no active
+	// target writes to (see sweep.go). Only the loop, which runs on the
+	// leader alone, writes them back.
+	leaving  []config.Target
+	sweepDue bool
+	sweeper  Sweeper
 }
 
 // Options wires a Daemon.
@@ -60,6 +69,9 @@ type Options struct {
 	// Tuner replays targets' histories for slo.overloadBudget; nil: targets
 	// keep their configured headroom.
 	Tuner Tuner
+	// Sweeper lists and gives back the objects prescaler wrote to; nil:
+	// only the objects of targets leaving a running config are given back.
+	Sweeper Sweeper
 }
 
 // tuneQueueSize bounds the replays waiting for the worker; a target whose
@@ -75,7 +87,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	d := &Daemon{src: sources{demand: o.Demand, capacity: o.Capacity, startup: o.Startup, scale: o.Scaler, signals: o.Signals, lag: o.Lag},
-		metrics: o.Metrics, log: o.Log, targets: map[string]*target{}, tuner: o.Tuner}
+		metrics: o.Metrics, log: o.Log, targets: map[string]*target{}, tuner: o.Tuner, sweeper: o.Sweeper}
 	if o.Tuner != nil {
 		d.tuneQueue = make(chan tuneJob, tuneQueueSize)
 		d.src.tunes = d.tuneQueue
@@ -87,8 +99,10 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 }
 
 // Update applies a new validated config: new targets start (with a fresh
-// history read on their first loop), removed targets get their user's values
-// restored, and targets whose forecasting settings changed start over.
+// history read on their first loop), targets whose forecasting settings
+// changed start over, and the objects of targets that left the config, were
+// re-pointed or went to shadow mode get their user's values back on the next
+// loop, which also sweeps for objects no active target writes to.
 func (d *Daemon) Update(ctx context.Context, cfg *config.Config) error {
 	d.loop.Lock()
 	defer d.loop.Unlock()
@@ -117,20 +131,67 @@ func (d *Daemon) Update(ctx context.Context, cfg *config.Config) error {
 	if err := errors.Join(errs...); err != nil {
 		return err // keep the running config whole
 	}
+	d.leaving = append(d.leaving, leavingTargets(d.targets, cfg.Targets)...)
 	for _, commit := range commits {
 		commit()
 	}
-	for name, old := range d.targets {
-		if _, kept := next[name]; kept {
+	for name := range d.targets {
+		if _, kept := next[name]; !kept {
+			d.metrics.forget(name)
+		}
+	}
+	d.cfg, d.targets, d.sweepDue = cfg, next, true
+	return nil
+}
+
+// leavingTargets are the running targets whose objects no longer get an
+// active target's writes under the next config: removed, re-pointed at
+// another object, or switched to shadow mode. Their configs, as they ran,
+// say which object to give back.
+func leavingTargets(running map[string]*target, next []config.Target) []config.Target {
+	byName := make(map[string]*config.Target, len(next))
+	for i := range next {
+		byName[next[i].Name] = &next[i]
+	}
+	var out []config.Target
+	for name, old := range running {
+		if old.cfg.Mode == config.ModeShadow {
+			continue // it never wrote; the sweep covers an earlier active run
+		}
+		n, kept := byName[name]
+		if kept && n.Object() == old.cfg.Object() && n.Mode != config.ModeShadow {
 			continue
 		}
-		if _, err := d.src.scale.Restore(ctx, &old.cfg); err != nil {
-			d.log.Error("restore failed for a target leaving the config", "target", name, "object", old.cfg.Object().String(), "err", err)
-		}
-		d.metrics.forget(name)
+		out = append(out, old.cfg)
 	}
-	d.cfg, d.targets = cfg, next
-	return nil
+	return out
+}
+
+// giveBack restores the objects of the targets that left, except those an
+// active target writes to now (a target re-pointed at an object another
+// one left).
+func (d *Daemon) giveBack(ctx context.Context) {
+	d.mu.Lock()
+	leaving := d.leaving
+	d.leaving = nil
+	active, _ := d.activeObjects()
+	d.mu.Unlock()
+	var retry []config.Target
+	for i := range leaving {
+		t := &leaving[i]
+		if active[t.Object()] {
+			continue
+		}
+		if _, err := d.src.scale.Restore(ctx, t); err != nil {
+			d.log.Error("restore failed for a target leaving the config; retrying next loop", "target", t.Name, "object", t.Object().String(), "err", err)
+			retry = append(retry, *t)
+			continue
+		}
+		d.log.Info("gave a leaving target's object its user's values back", "target", t.Name, "object", t.Object().String())
+	}
+	d.mu.Lock()
+	d.leaving = append(retry, d.leaving...)
+	d.mu.Unlock()
 }
 
 // sameModel reports whether a target's forecaster can be kept across a
@@ -146,6 +207,8 @@ func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
 	d.loop.Lock()
 	defer d.loop.Unlock()
 	start := time.Now()
+	d.giveBack(ctx)
+	d.sweep(ctx)
 	d.mu.Lock()
 	targets := make([]*target, 0, len(d.targets))
 	for _, t := range d.targets {

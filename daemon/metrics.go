@@ -53,6 +53,8 @@ type Metrics struct {
 	tuneMet      *prometheus.GaugeVec
 	hpaAdvice    *prometheus.GaugeVec
 	tuneDuration prometheus.Histogram
+
+	released *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the daemon's metrics.
@@ -109,13 +111,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			labelTarget, labelStatistic),
 		tuneDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "prescaler", Name: "tuning_duration_seconds",
 			Help: "Duration of one headroom replay.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 10)}),
+		released: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "released_objects_total",
+			Help: "Objects carrying prescaler's annotations that no active target writes to, given their user's values back by the sweep, by why."}, []string{"why"}),
 		loopDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "prescaler", Name: "loop_duration_seconds",
 			Help: "Duration of one control loop over every target.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
 	}
 	reg.MustRegister(m.forecast, m.floor, m.wouldWrite, m.needed, m.reason, m.leadTime, m.capacity, m.dataFresh,
 		m.errors, m.writeErrors, m.loopDuration, m.demand, m.capacityPer, m.capacityLearned, m.forecastError,
 		m.shortShare, m.sloBreach, m.shortTotal, m.demoted, m.demotions, m.conflicts, m.replicas, m.readyReplicas,
-		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice, m.tuneDuration)
+		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice, m.tuneDuration, m.released)
+	for _, why := range []string{whyNotConfigured, whyShadow} {
+		m.released.WithLabelValues(why)
+	}
 	return m
 }
 

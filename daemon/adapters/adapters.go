@@ -173,8 +173,26 @@ func (s Startup) StartupP90(ctx context.Context, t *config.Target) (time.Duratio
 	return est.P90, est.Samples >= s.MinSamples, nil
 }
 
-// Scaler reads and writes through the writer.
-type Scaler struct{ Writer *writer.Writer }
+// Scaler reads and writes through the writer. It is also the daemon's
+// Sweeper, over the objects in Namespace ("" for all namespaces).
+type Scaler struct {
+	Writer    *writer.Writer
+	Namespace string
+}
+
+// Managed implements daemon.Sweeper.
+func (s Scaler) Managed(ctx context.Context) ([]config.ObjectRef, error) {
+	return s.Writer.ListManaged(ctx, s.Namespace)
+}
+
+// Release implements daemon.Sweeper.
+func (s Scaler) Release(ctx context.Context, ref config.ObjectRef) error {
+	_, err := s.Writer.Restore(ctx, ref)
+	if errors.Is(err, writer.ErrNotFound) {
+		return nil // deleted since it was listed
+	}
+	return err
+}
 
 // State implements daemon.Scaler.
 func (s Scaler) State(ctx context.Context, t *config.Target) (daemon.ScaleState, error) {

@@ -193,11 +193,13 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 		return nil, err
 	}
 	targets := &adapters.ScaleTargets{Kube: kube, Dynamic: dyn, TTL: time.Minute}
+	scale := adapters.Scaler{Writer: w, Namespace: f.namespace}
 	r.daemon, err = daemon.New(cfg, daemon.Options{
 		Demand:   adapters.Demand{Source: src, Metrics: queryMetrics},
 		Capacity: adapters.Capacity{Targets: targets, Collector: capColl},
 		Startup:  adapters.Startup{Targets: targets, Recorder: recorder, Window: 6 * time.Hour, MinSamples: 3, Now: time.Now},
-		Scaler:   adapters.Scaler{Writer: w},
+		Scaler:   scale,
+		Sweeper:  scale,
 		Signals: adapters.Signals{Source: src, Targets: targets, Collector: capColl, Stale: 2 * time.Minute,
 			Metrics: queryMetrics},
 		Tuner:   adapters.Tuner{},
