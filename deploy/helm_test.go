@@ -13,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/prescaler/prescaler/config"
@@ -327,6 +330,20 @@ func (h *helm) run(args ...string) ([]byte, error) {
 // template renders the chart as release prescaler in namespace prescaler.
 func (h *helm) template(t *testing.T, args ...string) []*unstructured.Unstructured {
 	t.Helper()
+	return h.render(t, append([]string{"--no-hooks"}, args...)...)
+}
+
+// hooks renders the chart's hooks alone: what helm creates at a lifecycle
+// event (an uninstall), not at install.
+func (h *helm) hooks(t *testing.T, args ...string) []*unstructured.Unstructured {
+	t.Helper()
+	return slices.DeleteFunc(h.render(t, args...), func(o *unstructured.Unstructured) bool {
+		return o.GetAnnotations()["helm.sh/hook"] == ""
+	})
+}
+
+func (h *helm) render(t *testing.T, args ...string) []*unstructured.Unstructured {
+	t.Helper()
 	out, err := h.run(append([]string{"template", "prescaler", chartDir, "--namespace", "prescaler"}, args...)...)
 	if err != nil {
 		t.Fatalf("helm template %v: %v\n%s", args, err, out)
@@ -351,4 +368,51 @@ func decodeObjects(stream []byte) ([]*unstructured.Unstructured, error) {
 		}
 	}
 	return objs, nil
+}
+
+// The uninstall hook: a Job that stops the controller and restores every
+// object under the chart's ServiceAccount, and a Role, alive only while the
+// hook runs, that may scale the controller's own Deployment and nothing
+// else. TestHelmUninstallRestores runs it on the real control plane.
+func TestChartUninstallHook(t *testing.T) {
+	h := newHelm(t)
+	hooks := h.hooks(t, "--set", "watchNamespace=default")
+	var job batchv1.Job
+	fromUnstructured(t, mustFind(t, hooks, "Job/prescaler-uninstall"), &job)
+	pod := job.Spec.Template.Spec
+	want := []string{"restore", "--all", "--stop-deployment=prescaler/prescaler", "--stop-timeout=2m", "--namespace=default"}
+	if !slices.Equal(pod.Containers[0].Args, want) {
+		t.Errorf("the hook runs %v, want %v", pod.Containers[0].Args, want)
+	}
+	if pod.ServiceAccountName != "prescaler" || pod.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("the hook's pod runs as %q with restartPolicy %s", pod.ServiceAccountName, pod.RestartPolicy)
+	}
+	// The wait for the controller's pods must not count the hook's own.
+	dep := deployment(t, h.template(t))
+	selector, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if selector.Matches(labels.Set(job.Spec.Template.Labels)) {
+		t.Errorf("the controller's selector %s matches the hook's pod labels %v", selector, job.Spec.Template.Labels)
+	}
+	for _, o := range hooks {
+		if a := o.GetAnnotations(); a["helm.sh/hook"] != "pre-delete" || !strings.Contains(a["helm.sh/hook-delete-policy"], "hook-succeeded") {
+			t.Errorf("%s/%s hook annotations %v", o.GetKind(), o.GetName(), a)
+		}
+	}
+	rules := rbacOf(t, hooks)["Role/prescaler/prescaler-uninstall"].Rules
+	wantRules := []rbacv1.PolicyRule{
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, ResourceNames: []string{"prescaler"}, Verbs: []string{"get"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale"}, ResourceNames: []string{"prescaler"}, Verbs: []string{"update"}},
+	}
+	if !reflect.DeepEqual(rules, wantRules) {
+		t.Errorf("the hook's Role grants %+v, want %+v", rules, wantRules)
+	}
+	if hooks := h.hooks(t, "--set", "uninstall.restore=false"); len(hooks) != 0 {
+		t.Errorf("uninstall.restore=false still renders %d hooks", len(hooks))
+	}
+	if find(h.hooks(t, "--set", "rbac.create=false"), "Role/prescaler-uninstall") != nil {
+		t.Error("rbac.create=false still renders the hook's Role")
+	}
 }

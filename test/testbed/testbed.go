@@ -36,13 +36,15 @@ const (
 var startOrder = []Component{Etcd, APIServer, ControllerManager, Scheduler, Kwok, Prometheus, KEDA}
 
 // DefaultControllers are the kube-controller-manager controllers the testbed
-// runs: the HPA and the workload controllers it drives, the node lifecycle
+// runs: the HPA and the workload controllers it drives, Jobs (Helm's hooks
+// are Jobs), the node lifecycle
 // (NotReady nodes get tainted) and what makes namespaces, service accounts
 // and garbage collection work as on a real cluster.
 var DefaultControllers = []string{
 	"horizontal-pod-autoscaler-controller",
 	"deployment-controller",
 	"replicaset-controller",
+	"job-controller",
 	"node-lifecycle-controller",
 	"taint-eviction-controller",
 	"pod-garbage-collector-controller",
@@ -82,6 +84,12 @@ type Options struct {
 	// scheduled, holds its GPU and stays Pending. Pods without the annotation
 	// are Ready at once, as without this option.
 	DelayedPodReady bool
+
+	// JobPodsKeepRunning leaves a Job's pods Running instead of completing
+	// them at once: kwok runs no container, so a test that needs what a
+	// Job's container does runs it itself and then completes the pod
+	// (CompletePod), as the kubelet would.
+	JobPodsKeepRunning bool
 
 	// PodMetrics, when set, is served as the custom metrics API
 	// (custom.metrics.k8s.io/v1beta2, registered as an APIService) from the
@@ -420,6 +428,9 @@ func (e *Env) launch(ctx context.Context) error {
 			return err
 		}
 	}
+	if e.opts.JobPodsKeepRunning {
+		stages = slices.DeleteFunc(stages, func(s string) bool { return filepath.Base(s) == podCompleteStageFile })
+	}
 	kwokAddr := "127.0.0.1:" + strconv.Itoa(kwokPort)
 	kwokArgs := []string{
 		"--kubeconfig=" + e.Kubeconfig,
@@ -560,6 +571,10 @@ func (e *Env) Running(c Component) bool {
 	p, err := e.proc(c)
 	return err == nil && p.running()
 }
+
+// Binary is the path of one of the testbed's binaries by name (kubectl,
+// helm, ...).
+func (e *Env) Binary(name string) string { return filepath.Join(e.bins, name) }
 
 // LogPath returns the path of a component's log file (stdout and stderr of
 // every run).

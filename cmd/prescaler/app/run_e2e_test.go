@@ -213,12 +213,29 @@ func TestRestoreCommand(t *testing.T) {
 		if err != nil {
 			t.Fatalf("restore %v: %v", args, err)
 		}
-		if !strings.Contains(stdout, "HorizontalPodAutoscaler default/inference-hpa: restored") {
+		if !strings.Contains(stdout, "HorizontalPodAutoscaler default/inference-hpa: restored the user's minReplicas 1 (was 6)") ||
+			strings.Contains(stdout, "restored restored") {
 			t.Errorf("restore %v printed %q", args, stdout)
 		}
 		if got := minReplicas(); got != 1 {
 			t.Errorf("restore %v: minReplicas %d, want the user's 1", args, got)
 		}
+		// A second run finds nothing to do and says so.
+		stdout, err = execute(append([]string{"restore", "--kubeconfig", env.Kubeconfig}, args...)...)
+		if err != nil {
+			t.Fatalf("second restore %v: %v", args, err)
+		}
+		if want := map[bool]string{true: "nothing to restore", false: "left as it is (minReplicas 1)"}[args[0] == "--all"]; !strings.Contains(stdout, want) {
+			t.Errorf("second restore %v printed %q, want %q", args, stdout, want)
+		}
+	}
+	// Each restore recorded an Event on the HPA (the command waits for it).
+	evs, err := env.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=inference-hpa,reason=" + writer.ReasonRestored})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs.Items) != 2 {
+		t.Errorf("%d Restored Events, want one per restore", len(evs.Items))
 	}
 	if _, err := execute("restore"); err == nil {
 		t.Error("restore without --config or --all was accepted")
