@@ -284,8 +284,11 @@ func (d *Daemon) interval() time.Duration {
 }
 
 // Ready reports an error when the loop has not completed within three
-// intervals: the readiness probe fails and the pod is restarted or removed
-// from service, instead of silently holding stale floors.
+// intervals. The leader's /readyz serves it, so a stalled loop fails the
+// readiness probe: the pod is marked not ready (kubectl get pods shows it,
+// and its Service stops sending it traffic) instead of silently holding
+// stale floors. Readiness never restarts a pod; only a failing liveness
+// probe does.
 func (d *Daemon) Ready(now time.Time) error {
 	last := d.lastLoop.Load()
 	if last == 0 {

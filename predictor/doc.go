@@ -37,12 +37,18 @@
 // the states alone absorb too slowly. Following Taylor, the states are updated
 // with the unadjusted error and the parameters are fitted on the adjusted one.
 //
-// Parameters (α, β, γ, γ₂, φ, λ) are fitted by minimising the one-step sum of
-// squared errors (the Gaussian likelihood of an additive-error model) with
-// Nelder-Mead from gonum/optimize, under the usual bounds 0 < β < α,
-// 0 < γ < 1 − α, 0.8 ≤ φ ≤ 0.98. Initial states come from a classical
-// decomposition of the first seasons. Among the candidate models the one with
-// the lowest AICc is kept.
+// Parameters (α, β, γ, γ₂, φ, λ) are fitted by minimising the mean absolute
+// adjusted one-step error, (1/n) Σ |e_t − λ e_{t-1}| (the Laplace likelihood
+// of an additive-error model: it targets the median, which MAE and MASE
+// reward, and a few jumps of real demand pull it less than squared errors
+// would). Options.Loss = LossSquared minimises the mean squared error
+// instead (the classical Gaussian fit), and Options.LossHorizon > 1 fits
+// the h-step errors rather than the one-step ones. The minimiser is
+// Nelder-Mead from gonum/optimize, in logistic coordinates that keep the
+// usual bounds 0 < β < α, 0 < γ < 1 − α, 0.8 ≤ φ ≤ 0.98. Initial states
+// come from a classical decomposition of the first seasons. Among the
+// candidate models the one with the lowest AICc, under the likelihood that
+// matches the loss, is kept.
 //
 // # Prediction intervals
 //

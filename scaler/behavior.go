@@ -116,7 +116,11 @@ const (
 // stabilization stretched while demand is forecast to return, and, with
 // Troughs, shortened in a trough: while the forecast over the lead time and
 // the guard window needs fewer replicas than run, the HPA may let them go
-// sooner (the floor still holds what the forecast needs).
+// sooner (the floor still holds what the forecast needs). A direction the
+// user disabled (selectPolicy Disabled) is never changed: prescaler then acts
+// through the floor alone, which the HPA controller applies whatever the
+// behavior says (a target below minReplicas is scaled to it before any
+// behavior rule is read).
 func (in Inputs) behavior(d *Decision, raise, hold int) *Behavior {
 	rampDue := d.RampDue
 	holdAt := in.replicasFor(in.peakPerMinute(hold))
@@ -149,7 +153,7 @@ func (in Inputs) behavior(d *Decision, raise, hold int) *Behavior {
 // which absorbs minute-to-minute noise the forecast's quantile does not. A
 // user who disabled scale-down keeps it disabled.
 func troughScaleDown(user *Rules, leadSeconds int32) *Rules {
-	if user != nil && user.SelectPolicy == SelectDisabled {
+	if disabled(user) {
 		return user
 	}
 	return withScaleDownWindow(user, func(current int32) int32 { return min(current, leadSeconds) })
@@ -158,17 +162,25 @@ func troughScaleDown(user *Rules, leadSeconds int32) *Rules {
 // openedScaleUp lets the HPA add pods as fast as the forecast ramp needs:
 // no stabilization, and the most permissive of the user's own policies and
 // prescaler's (100 % or the ramp's pods per 15 s), so a user whose policies
-// were already faster keeps them.
+// were already faster keeps them. A user who disabled scale-up keeps it
+// disabled: the HPA then adds no pods on its own metrics, and the raised
+// floor is the only way up.
 func openedScaleUp(user *Rules, rampPods int32) *Rules {
+	if disabled(user) {
+		return user
+	}
 	policies := []Policy{
 		{Type: PercentPolicy, Value: 100, PeriodSeconds: policyPeriodSeconds},
 		{Type: PodsPolicy, Value: rampPods, PeriodSeconds: policyPeriodSeconds},
 	}
-	if user != nil && user.SelectPolicy != SelectDisabled {
+	if user != nil {
 		policies = append(policies, user.Policies...)
 	}
 	return &Rules{StabilizationWindowSeconds: seconds(0), SelectPolicy: SelectMax, Policies: policies}
 }
+
+// disabled reports a direction the user switched off (selectPolicy Disabled).
+func disabled(user *Rules) bool { return user != nil && user.SelectPolicy == SelectDisabled }
 
 // rampPodsPerPeriod is the steepest rise of the replicas the forecast needs
 // within the lead time, in pods per policy period.
@@ -184,8 +196,13 @@ func (in Inputs) rampPodsPerPeriod(raise int) int32 {
 }
 
 // stretchedScaleDown keeps the user's scale-down rules but makes their
-// stabilization window at least guardSeconds.
+// stabilization window at least guardSeconds. A user who disabled
+// scale-down keeps the rules as written: the HPA removes no pods then, so a
+// window would hold nothing.
 func stretchedScaleDown(user *Rules, guardSeconds int32) *Rules {
+	if disabled(user) {
+		return user
+	}
 	return withScaleDownWindow(user, func(current int32) int32 { return max(current, guardSeconds) })
 }
 

@@ -178,6 +178,53 @@ func TestBehaviorKeepsTheUsersFasterScaleUp(t *testing.T) {
 	}
 }
 
+// A direction the user disabled is written back as the user wrote it, ramp
+// or not: prescaler acts through the floor alone there (the HPA controller
+// scales a target below minReplicas up to it whatever the behavior says),
+// and the other direction is still planned as usual.
+func TestBehaviorKeepsADirectionTheUserDisabled(t *testing.T) {
+	disabledRules := func() *Rules {
+		return &Rules{StabilizationWindowSeconds: seconds(120), SelectPolicy: SelectDisabled,
+			Policies: []Policy{{Type: PodsPolicy, Value: 1, PeriodSeconds: 60}}}
+	}
+	cases := []struct {
+		name     string
+		forecast []Step
+		user     *Behavior
+		// kept is the direction that must come back as the user's; planned
+		// the other one, which must differ from the user's (nil: the default).
+		kept, planned func(*Behavior) *Rules
+		floor         int32
+		reason        Reason
+	}{
+		{"scale-up disabled ahead of a ramp", withPeak(10, 500, 2000, 1, 3), &Behavior{ScaleUp: disabledRules()},
+			func(b *Behavior) *Rules { return b.ScaleUp }, func(b *Behavior) *Rules { return b.ScaleDown }, 20, ReasonForecast},
+		{"scale-down disabled while demand returns", withPeak(10, 300, 850, 5, 7), &Behavior{ScaleDown: disabledRules()},
+			func(b *Behavior) *Rules { return b.ScaleDown }, nil, 9, ReasonScaleDownGuard},
+		{"scale-down disabled ahead of a ramp", withPeak(10, 500, 2000, 1, 3), &Behavior{ScaleDown: disabledRules()},
+			func(b *Behavior) *Rules { return b.ScaleDown }, func(b *Behavior) *Rules { return b.ScaleUp }, 20, ReasonForecast},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := base()
+			in.Forecast, in.UserBehavior, in.CapacityReplicas = tc.forecast, tc.user, -1
+			d := Decide(in)
+			if d.Floor != tc.floor || d.Reason != tc.reason {
+				t.Errorf("floor %d (%s), want %d (%s): the floor must carry the forecast", d.Floor, d.Reason, tc.floor, tc.reason)
+			}
+			if got, want := tc.kept(d.Behavior), tc.kept(tc.user); !rulesEqual(got, want) {
+				t.Errorf("disabled direction written as %s, want the user's %s", got, want)
+			}
+			if got := tc.kept(tc.user); !rulesEqual(got, disabledRules()) {
+				t.Errorf("the user's rules were modified in place: %s", got)
+			}
+			if tc.planned != nil && rulesEqual(tc.planned(d.Behavior), tc.planned(tc.user)) {
+				t.Errorf("the direction the user left enabled was not planned: %s", tc.planned(d.Behavior))
+			}
+		})
+	}
+}
+
 func TestBehaviorStretchesScaleDownWhileDemandReturns(t *testing.T) {
 	in := base()
 	userWindow := int32(120)

@@ -60,6 +60,15 @@
 // by hand is written back as the user left it on that apply and the next
 // decision, made with it, on the following one.
 //
+// A minReplicas set to exactly the value prescaler wrote compares equal, so
+// for the floor the managedFields are read too: when a manager other than
+// prescaler owns spec.minReplicas beside it, that manager set the live value
+// (a forced apply of a different value, or an update that changes it, takes
+// the field from every other owner, so shared ownership means agreement with
+// the value in force), and the live value is the user's floor. Server-side
+// apply owns every field it sends, changed or not, so `kubectl apply
+// --server-side` of prescaler's own value is seen this way.
+//
 // # Restore
 //
 // A restore is one JSON patch, guarded by the resourceVersion read, sent as
@@ -109,6 +118,16 @@
 // field back on every sync; prescaler reads that as a hand edit to the same
 // user value and writes its floor again, so the two alternate. Leave
 // minReplicas out of the synced manifest, or tell the tool to ignore it.
+//
+// An update (kubectl edit, client-side kubectl apply, a Helm upgrade) that
+// sets minReplicas to the value prescaler wrote changes nothing: the
+// apiserver stores no new version and records no owner, so nothing tells it
+// from no edit at all. prescaler keeps the saved original as the user's
+// floor, and a restore brings that back. Apply the value server-side, or set
+// it once prescaler's floor has moved away from it. The behavior is compared
+// by value only: a behavior field set to what prescaler wrote is taken for
+// prescaler's until it differs.
+//
 // Deleting one of prescaler's annotations by hand is not recoverable: with
 // prescaler.io/written gone, nothing counts as edited and the saved original
 // stands; with prescaler.io/original gone (or unreadable) Apply and Restore

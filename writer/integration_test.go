@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+	autoscalingv2ac "k8s.io/client-go/applyconfigurations/autoscaling/v2"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -79,6 +80,7 @@ func TestIntegration(t *testing.T) {
 	t.Run("identical apply makes no API write", tb.testNoWrite)
 	t.Run("ramp behavior is owned, then unset again", tb.testRampThenUnset)
 	t.Run("hand edit becomes the user floor", tb.testUserEdit)
+	t.Run("user floor equal to prescaler's: kept when applied, lost when updated", tb.testUserSetsWrittenFloor)
 	t.Run("concurrent edit between read and write is not lost", tb.testConcurrentEdit)
 	t.Run("restore returns the user's behavior exactly", tb.testRestoreBehavior)
 	t.Run("restore after the floor came back keeps minReplicas", tb.testRestoreUnchangedFloor)
@@ -400,6 +402,68 @@ func (b *bed) testUserEdit(t *testing.T) {
 	b.restore(t, ref)
 	if got := *b.get(t, ref).Spec.MinReplicas; got != 1 {
 		t.Errorf("restored minReplicas %d, want the user's last edit 1", got)
+	}
+}
+
+// userApply applies minReplicas as kubectl apply --server-side does: the
+// whole manifest, under the "kubectl" field manager, without force.
+func (b *bed) userApply(t *testing.T, ref config.ObjectRef, minReplicas int32) {
+	t.Helper()
+	cfg := autoscalingv2ac.HorizontalPodAutoscaler(ref.Name, ref.Namespace).WithSpec(autoscalingv2ac.HorizontalPodAutoscalerSpec().
+		WithScaleTargetRef(autoscalingv2ac.CrossVersionObjectReference().WithAPIVersion("apps/v1").WithKind("Deployment").WithName(ref.Name)).
+		WithMinReplicas(minReplicas).WithMaxReplicas(20))
+	if _, err := b.kube.AutoscalingV2().HorizontalPodAutoscalers(ref.Namespace).Apply(b.ctx(t), cfg, metav1.ApplyOptions{FieldManager: "kubectl"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testUserSetsWrittenFloor: a user who sets minReplicas to exactly the
+// value prescaler wrote. Applied server-side, the edit makes the user's
+// manager a co-owner of spec.minReplicas, and that value becomes the user's
+// floor, kept by later writes and by the restore. An update to the same
+// value is an API no-op (no new resourceVersion, no managedFields change):
+// nothing records it, and the restore brings back the older user value,
+// the limit writer/doc.go states.
+func (b *bed) testUserSetsWrittenFloor(t *testing.T) {
+	ns := b.namespace(t)
+	applied, _ := b.hpa(t, ns, "applied", 2, nil)
+	b.apply(t, applied, scaler.Decision{Floor: 5})
+	b.userApply(t, applied, 5)
+	if got := ownersOf(t, b.get(t, applied).ManagedFields, ".spec.minReplicas"); !slices.Contains(got, "kubectl") || !slices.Contains(got, FieldManager) {
+		t.Fatalf("spec.minReplicas owned by %v, want kubectl beside prescaler", got)
+	}
+	st, err := b.w.Observe(b.ctx(t), applied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.UserMinReplicas != 5 || !st.UserEdited {
+		t.Errorf("after the user's server-side apply of 5: %+v, want user floor 5, edited", st)
+	}
+	if res := b.apply(t, applied, scaler.Decision{Floor: 3}); res.Floor != 5 || res.UserMinReplicas != 5 {
+		t.Errorf("a lower decision after the user's 5: %+v, want floor 5", res)
+	}
+	if got := b.get(t, applied).Annotations[AnnotationOriginal]; got != `{"minReplicas":5,"behavior":null}` {
+		t.Errorf("original %s, want the user's 5", got)
+	}
+	b.apply(t, applied, scaler.Decision{Floor: 8}) // forced: the user's manager loses the field
+	if res := b.restore(t, applied); res.Floor != 5 {
+		t.Errorf("restore: %+v, want the user's 5", res)
+	}
+	if got := *b.get(t, applied).Spec.MinReplicas; got != 5 {
+		t.Errorf("restored minReplicas %d, want 5", got)
+	}
+
+	updated, _ := b.hpa(t, ns, "updated", 2, nil)
+	b.apply(t, updated, scaler.Decision{Floor: 5})
+	before := b.get(t, updated)
+	b.userUpdate(t, updated, "kubectl-edit", func(h *autoscalingv2.HorizontalPodAutoscaler) { h.Spec.MinReplicas = new(int32(5)) })
+	after := b.get(t, updated)
+	if after.ResourceVersion != before.ResourceVersion || !reflect.DeepEqual(managers(after.ManagedFields), managers(before.ManagedFields)) {
+		t.Fatalf("an update to the same value left a trace: resourceVersion %s → %s, managers %v → %v",
+			before.ResourceVersion, after.ResourceVersion, managers(before.ManagedFields), managers(after.ManagedFields))
+	}
+	if res := b.restore(t, updated); res.Floor != 2 {
+		t.Errorf("restore after a no-op update: %+v, want the saved user value 2", res)
 	}
 }
 

@@ -100,6 +100,57 @@ func restoreEntry(set *fieldpath.Set, version, subresource string, now metav1.Ti
 	}
 }
 
+// userSetKeys returns keyMin when managedFields show that a manager other
+// than prescaler owns the floor at minPath on the object itself (not a
+// subresource) together with prescaler: evidence that the user set the live
+// value, even when it is the value prescaler wrote, which comparing values
+// cannot see.
+//
+// Shared ownership arises only from a write that agrees with the value in
+// force: a forced apply of a different value, and an update that changes it,
+// take the field from every other manager, so a co-owner's value is the live
+// one. Server-side apply records its applier as owner of every field it sends,
+// changed or not, so `kubectl apply --server-side` of prescaler's own value
+// leaves this trace. An update (kubectl edit, client-side kubectl apply, Helm)
+// owns only the fields it changes, and one that sets the value already there
+// changes nothing, so it leaves none.
+//
+// The paths compare across API versions: minReplicas has the same path in
+// autoscaling/v1 and v2. An entry that cannot be decoded is returned as an
+// error; the caller may still use the values alone.
+func userSetKeys(entries []metav1.ManagedFieldsEntry, minPath []string) ([]string, error) {
+	parts := make([]any, len(minPath))
+	for i, p := range minPath {
+		parts[i] = p
+	}
+	floor, err := fieldpath.MakePath(parts...)
+	if err != nil {
+		return nil, err
+	}
+	var prescaler, other bool
+	for _, e := range entries {
+		if e.Subresource != "" {
+			continue
+		}
+		set, err := decodeFields(e)
+		if err != nil {
+			return nil, fmt.Errorf("managedFields of %s: %w", e.Manager, err)
+		}
+		if !set.Has(floor) {
+			continue
+		}
+		if e.Manager == FieldManager {
+			prescaler = true
+		} else {
+			other = true
+		}
+	}
+	if prescaler && other {
+		return []string{keyMin}, nil
+	}
+	return nil, nil
+}
+
 func decodeFields(e metav1.ManagedFieldsEntry) (*fieldpath.Set, error) {
 	set := fieldpath.NewSet()
 	if e.FieldsV1 == nil || len(e.FieldsV1.Raw) == 0 {

@@ -225,3 +225,57 @@ func TestReleaseOwnership(t *testing.T) {
 		t.Errorf("restore entry = %+v", out[1])
 	}
 }
+
+// The floor is the user's when another manager owns it on the object beside
+// prescaler; not when prescaler owns it alone, when only another manager
+// does (prescaler has not written, or a restore released it), when the other
+// entry is a subresource's, or when the other manager owns other fields.
+func TestUserSetKeys(t *testing.T) {
+	path := fieldpath.MakePathOrDie
+	hpaMin, soMin := []string{"spec", "minReplicas"}, []string{"spec", "minReplicaCount"}
+	prescalerOwns := func(p ...string) metav1.ManagedFieldsEntry {
+		parts := make([]any, len(p))
+		for i := range p {
+			parts[i] = p[i]
+		}
+		return fieldsEntry(t, FieldManager, metav1.ManagedFieldsOperationApply, path(parts...), path("metadata", "annotations", AnnotationWritten))
+	}
+	apply, update := metav1.ManagedFieldsOperationApply, metav1.ManagedFieldsOperationUpdate
+	statusEntry := fieldsEntry(t, "kube-controller-manager", update, path("spec", "minReplicas"))
+	statusEntry.Subresource = "status"
+	cases := []struct {
+		name    string
+		minPath []string
+		entries []metav1.ManagedFieldsEntry
+		want    []string
+	}{
+		{"prescaler alone", hpaMin, []metav1.ManagedFieldsEntry{
+			fieldsEntry(t, "kubectl", apply, path("spec", "maxReplicas")), prescalerOwns(hpaMin...)}, nil},
+		{"applied by the user beside prescaler", hpaMin, []metav1.ManagedFieldsEntry{
+			fieldsEntry(t, "kubectl", apply, path("spec", "minReplicas"), path("spec", "maxReplicas")), prescalerOwns(hpaMin...)}, []string{keyMin}},
+		{"updated by the user, then written unchanged by prescaler", hpaMin, []metav1.ManagedFieldsEntry{
+			fieldsEntry(t, "kubectl-edit", update, path("spec", "minReplicas")), prescalerOwns(hpaMin...)}, []string{keyMin}},
+		{"the user's alone: prescaler has not written", hpaMin, []metav1.ManagedFieldsEntry{
+			fieldsEntry(t, "kubectl", apply, path("spec", "minReplicas"))}, nil},
+		{"a subresource entry is not the user", hpaMin, []metav1.ManagedFieldsEntry{statusEntry, prescalerOwns(hpaMin...)}, nil},
+		{"ScaledObject minReplicaCount", soMin, []metav1.ManagedFieldsEntry{
+			fieldsEntry(t, "argocd-controller", apply, path("spec", "minReplicaCount")), prescalerOwns(soMin...)}, []string{keyMin}},
+		{"ScaledObject: the HPA's path is not the floor", soMin, []metav1.ManagedFieldsEntry{
+			fieldsEntry(t, "argocd-controller", apply, path("spec", "minReplicas")), prescalerOwns(soMin...)}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := userSetKeys(tc.entries, tc.minPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("userSetKeys = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	bad := []metav1.ManagedFieldsEntry{{Manager: "kubectl", FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte("{not json")}}}
+	if _, err := userSetKeys(bad, hpaMin); err == nil {
+		t.Error("undecodable managedFields: no error")
+	}
+}

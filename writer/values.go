@@ -85,14 +85,24 @@ func parseAnnotation(s string) (values, error) {
 // is the user's new one. Fields prescaler never wrote are the user's as they
 // stand. With no original saved (prescaler has not written yet) that is the
 // live object itself; with no written annotation, nothing counts as edited.
-func userValues(live, original, written values) values {
+//
+// userSet names the keys whose live value another field manager has set, as
+// managedFields show (see userSetKeys), even where it equals what prescaler
+// wrote: their live value is the user's too.
+func userValues(live, original, written values, userSet ...string) values {
 	if original == nil {
 		return live
 	}
 	if written == nil {
 		written = live
 	}
-	return values(merge3(original, written, live))
+	out := values(merge3(original, written, live))
+	for _, k := range userSet {
+		if l, ok := live[k]; ok {
+			out[k] = l
+		}
+	}
+	return out
 }
 
 // merge3 merges field by field: a field prescaler wrote that still holds what

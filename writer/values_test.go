@@ -32,6 +32,8 @@ func TestUserValues(t *testing.T) {
 	tests := []struct {
 		name                          string
 		live, original, written, want string
+		// userSet: keys another field manager co-owns with prescaler.
+		userSet []string
 	}{
 		{
 			name: "not managed yet: the live values are the user's",
@@ -95,6 +97,20 @@ func TestUserValues(t *testing.T) {
 			want:     `{"minReplicas":2,` + userBehavior + `}`,
 		},
 		{
+			name:     "minReplicas set by another manager to prescaler's own value: the user's",
+			live:     `{"minReplicas":5,` + wroteBehavior + `}`,
+			original: `{"minReplicas":2,` + userBehavior + `}`,
+			written:  `{"minReplicas":5,` + wroteBehavior + `}`,
+			userSet:  []string{keyMin},
+			want:     `{"minReplicas":5,` + userBehavior + `}`,
+		},
+		{
+			name:    "not managed yet: the live values whoever owns them",
+			live:    `{"minReplicas":2}`,
+			userSet: []string{keyMin},
+			want:    `{"minReplicas":2}`,
+		},
+		{
 			name:     "KEDA minReplicaCount unset by the user",
 			live:     `{"minReplicas":4}`,
 			original: `{}`,
@@ -111,7 +127,7 @@ func TestUserValues(t *testing.T) {
 			if tt.written != "" {
 				written = js(t, tt.written)
 			}
-			got := userValues(js(t, tt.live), original, written)
+			got := userValues(js(t, tt.live), original, written, tt.userSet...)
 			if want := values(js(t, tt.want)); !reflect.DeepEqual(got, want) {
 				t.Errorf("userValues =\n%s\nwant\n%s", got.annotation(), want.annotation())
 			}

@@ -425,7 +425,13 @@ func (w *Writer) view(ctx context.Context, k *kind, o *object) (view, error) {
 	if v.original == nil && v.written != nil {
 		return view{}, fmt.Errorf("%w: %s has %s but no %s", ErrBadAnnotation, o.ref, AnnotationWritten, AnnotationOriginal)
 	}
-	v.user = userValues(v.live, v.original, v.written)
+	userSet, err := userSetKeys(o.managedFields, k.minPath)
+	if err != nil {
+		// Degrade to comparing values: a floor the user set to prescaler's
+		// own value is then taken for prescaler's.
+		w.log.Warn("cannot read managedFields; comparing values only", "namespace", o.ref.Namespace, "kind", o.ref.Kind, "name", o.ref.Name, "error", err)
+	}
+	v.user = userValues(v.live, v.original, v.written, userSet...)
 	userBehavior, err := apiBehavior(v.user.behavior())
 	if err != nil {
 		return view{}, fmt.Errorf("the user's behavior on %s: %w", o.ref, err)
