@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
 )
@@ -27,6 +29,11 @@ var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 func textValueHook(from, to reflect.Type, data any) (any, error) {
 	if f, ok := data.(float64); ok && isInteger(to) && f != math.Trunc(f) {
 		return nil, fmt.Errorf("%v is not a whole number", f)
+	}
+	if isInteger(to) {
+		if err := checkIntegerRange(data, to); err != nil {
+			return nil, err
+		}
 	}
 	if from == to || !reflect.PointerTo(to).Implements(textUnmarshalerType) {
 		return data, nil
@@ -53,6 +60,50 @@ func isInteger(t reflect.Type) bool {
 	default:
 		return false
 	}
+}
+
+// checkIntegerRange refuses a whole number that the integer type to cannot
+// hold: the decoder would keep its low bits (4294967298 would become 2 in an
+// int32). Text that is not an integer is left to the decoder.
+func checkIntegerRange(data any, to reflect.Type) error {
+	v := reflect.ValueOf(data)
+	var n big.Int
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n.SetInt64(v.Int())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n.SetUint64(v.Uint())
+	case reflect.Float32, reflect.Float64:
+		if _, acc := big.NewFloat(v.Float()).Int(&n); acc != big.Exact || math.IsInf(v.Float(), 0) {
+			return nil // not whole: reported as such
+		}
+	case reflect.String:
+		if _, ok := n.SetString(strings.TrimSpace(v.String()), 0); !ok {
+			return nil
+		}
+	default:
+		return nil
+	}
+	lo, hi := integerBounds(to)
+	switch {
+	case n.Cmp(lo) < 0:
+		return fmt.Errorf("%s is out of range: at least %s", n.String(), lo.String())
+	case n.Cmp(hi) > 0:
+		return fmt.Errorf("%s is out of range: at most %s", n.String(), hi.String())
+	}
+	return nil
+}
+
+// integerBounds are the smallest and largest values of an integer type.
+func integerBounds(t reflect.Type) (lo, hi *big.Int) {
+	bits := uint(t.Bits())
+	one := big.NewInt(1)
+	switch t.Kind() {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return big.NewInt(0), new(big.Int).Sub(new(big.Int).Lsh(one, bits), one)
+	}
+	hi = new(big.Int).Sub(new(big.Int).Lsh(one, bits-1), one)
+	return new(big.Int).Neg(new(big.Int).Add(hi, one)), hi
 }
 
 // scalarText returns a string or number as text.

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -126,5 +129,33 @@ func TestDurationText(t *testing.T) {
 	}
 	if time.Duration(d) != 36*time.Hour {
 		t.Errorf("a failed UnmarshalText changed the value to %v", time.Duration(d))
+	}
+}
+
+// Durations beyond time.Duration's range are errors that say so, wherever
+// the overflow happens: in the weeks, in the days, in Go's part or in their
+// sum. They used to wrap around (15250w106751d71h34m34s became 290ms,
+// 300000d a negative duration).
+func TestParseDurationOutOfRange(t *testing.T) {
+	for _, in := range []string{
+		"15250w106751d71h34m34s", "300000d", "9999999w", "15251w", "106752d",
+		"2562048h", "9223372036854775808ns", "106751d24h", "1e300d", "15250w106751d",
+	} {
+		t.Run(in, func(t *testing.T) {
+			got, err := ParseDuration(in)
+			if !errors.Is(err, ErrDurationRange) || !strings.Contains(err.Error(), strconv.Quote(in)) {
+				t.Errorf("ParseDuration(%q) = %v, %v; want an out-of-range error naming it", in, got, err)
+			}
+		})
+	}
+	// The longest durations still parse.
+	for in, want := range map[string]time.Duration{
+		"106751d23h47m16s": 106751*day + 23*time.Hour + 47*time.Minute + 16*time.Second,
+		"15250w1d":         (15250*7 + 1) * day,
+		"2562047h":         2562047 * time.Hour,
+	} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/spf13/viper"
@@ -56,7 +58,9 @@ func decode(data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := errors.Join(checkKnownKeys("", raw, reflect.TypeFor[Config]())...); err != nil {
+	problems := checkKnownKeys("", raw, reflect.TypeFor[Config]())
+	problems = append(problems, checkKnownEnv(os.Environ())...)
+	if err := errors.Join(problems...); err != nil {
 		return nil, err
 	}
 
@@ -117,11 +121,23 @@ func envSources() map[string]string {
 }
 
 // parseYAML reads the document as generic maps for the unknown-key check,
-// which needs the keys as written (viper lower-cases them).
+// which needs the keys as written (viper lower-cases them). A file holds one
+// document: a second one (after a "---" line) would be ignored by the
+// decoder, so it is an error.
 func parseYAML(data []byte) (map[string]any, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("parse config: %w", err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, fmt.Errorf("parse config: %w", err)
+	default:
+		return nil, fmt.Errorf("parse config: a second YAML document starts at line %d; the file must hold one document "+
+			"(remove the \"---\" and what follows, or merge it into the first)", next.Line)
 	}
 	if doc == nil {
 		return map[string]any{}, nil
@@ -131,6 +147,50 @@ func parseYAML(data []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("parse config: the document must be a mapping of keys to values, got %s", describeType(reflect.TypeOf(doc)))
 	}
 	return m, nil
+}
+
+// toolingEnv are PRESCALER_* variables of prescaler's own test and
+// benchmark tooling, not config overrides: they are set in the
+// environment the tests run the binary in, so the check leaves them alone.
+var toolingEnv = []string{"PRESCALER_TRACES", "PRESCALER_BIN", "PRESCALER_TEST_", "PRESCALER_TESTBED_"}
+
+// checkKnownEnv returns a FieldError, named by the variable, for every
+// non-empty PRESCALER_* variable in environ that overrides no key: a typo
+// (PRESCALER_INTERVALL) or a list's key would otherwise be ignored.
+func checkKnownEnv(environ []string) []error {
+	known := map[string]bool{}
+	var names []string
+	for _, path := range scalarPaths(reflect.TypeFor[Config](), nil, false) {
+		for _, name := range envNames(path) {
+			known[name] = true
+		}
+		names = append(names, envNames(path)[0])
+	}
+	var problems []error
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix+"_") || value == "" || known[name] || isToolingEnv(name) {
+			continue
+		}
+		detail := "environment variable overrides no key"
+		if guess := closestKey(name, names); guess != "" {
+			detail += fmt.Sprintf(" (did you mean %s?)", guess)
+		} else {
+			detail += "; only keys outside targets have one (see Environment overrides in docs/config.md)"
+		}
+		problems = append(problems, &FieldError{Field: name, Detail: detail})
+	}
+	slices.SortFunc(problems, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return problems
+}
+
+func isToolingEnv(name string) bool {
+	for _, t := range toolingEnv {
+		if name == t || strings.HasSuffix(t, "_") && strings.HasPrefix(name, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // countTargets returns the length of the targets list, or 0 when it is absent

@@ -23,7 +23,7 @@ targets:
 // isolateEnv blanks every PRESCALER_* override for the test, so that the
 // environment the tests run in cannot change their results. Empty values
 // are ignored by Parse.
-func isolateEnv(t *testing.T) {
+func isolateEnv(t testing.TB) {
 	t.Helper()
 	for _, path := range scalarPaths(reflect.TypeFor[Config](), nil, false) {
 		for _, name := range envNames(path) {

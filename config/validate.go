@@ -112,13 +112,14 @@ func validateHTTPURL(r *report, field, raw string) {
 		return
 	}
 	u, err := url.Parse(raw)
+	shown := RedactURL(raw) // problems are printed: never with a password
 	switch {
 	case err != nil:
-		r.add(field, "%q is not a URL", raw)
+		r.add(field, "%q is not a URL", shown)
 	case u.Scheme != "http" && u.Scheme != "https":
-		r.add(field, "%q must start with http:// or https://", raw)
+		r.add(field, "%q must start with http:// or https://", shown)
 	case u.Host == "":
-		r.add(field, "%q has no host", raw)
+		r.add(field, "%q has no host", shown)
 	}
 }
 
@@ -390,6 +391,9 @@ func (c *Config) Warnings() []string {
 	}
 	if c.Prometheus.Timeout > c.Interval {
 		note("prometheus.timeout", "%q is longer than interval %q; one slow query delays the next tick", c.Prometheus.Timeout, c.Interval)
+	}
+	if hasPassword(c.Prometheus.URL) {
+		note("prometheus.url", "%q holds a password, which prescaler never prints; keep it in a Secret with basicAuth.passwordFile instead of the config", RedactURL(c.Prometheus.URL))
 	}
 	if c.Prometheus.TLS.InsecureSkipVerify {
 		note("prometheus.tls.insecureSkipVerify", "true: the Prometheus server certificate is not checked")

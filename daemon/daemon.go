@@ -277,6 +277,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
+// Config returns the config in force (the last one Update accepted).
+func (d *Daemon) Config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
 func (d *Daemon) interval() time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()

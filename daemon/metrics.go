@@ -33,6 +33,8 @@ type Metrics struct {
 	dataFresh    *prometheus.GaugeVec
 	errors       *prometheus.CounterVec
 	writeErrors  *prometheus.CounterVec
+	invalidSteps *prometheus.CounterVec
+	refitFails   *prometheus.CounterVec
 	loopDuration prometheus.Histogram
 
 	demand          *prometheus.GaugeVec
@@ -98,6 +100,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Problems met while reconciling a target (the loop goes on with safe fallbacks)."}, []string{labelTarget}),
 		writeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "write_errors_total",
 			Help: "Failed writes of a target's floor or behavior."}, []string{labelTarget}),
+		invalidSteps: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "demand_invalid_steps_total",
+			Help: "Demand steps the forecaster could not use, each counted as missing, by reason: missing (no value, or NaN), " +
+				"not_finite (±Inf, or beyond 3.4e38), negative, implausible (over 100 times the 99th percentile of the fitting window's demand)."},
+			[]string{labelTarget, labelReason}),
+		refitFails: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "forecast_refit_failures_total",
+			Help: "Scheduled refits of a target's forecaster that failed; the model in hand is kept and the log says why."}, []string{labelTarget}),
 		headroom: gauge("headroom",
 			"The headroom in force: the demand quantile the floor covers and the floor utilization (tuned for slo.overloadBudget, or configured).",
 			labelTarget, labelSetting),
@@ -117,7 +125,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Duration of one control loop over every target.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
 	}
 	reg.MustRegister(m.forecast, m.floor, m.wouldWrite, m.needed, m.reason, m.leadTime, m.capacity, m.dataFresh,
-		m.errors, m.writeErrors, m.loopDuration, m.demand, m.capacityPer, m.capacityLearned, m.forecastError,
+		m.errors, m.writeErrors, m.invalidSteps, m.refitFails, m.loopDuration, m.demand, m.capacityPer, m.capacityLearned, m.forecastError,
 		m.shortShare, m.sloBreach, m.shortTotal, m.demoted, m.demotions, m.conflicts, m.replicas, m.readyReplicas,
 		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice, m.tuneDuration, m.released)
 	for _, why := range []string{whyNotConfigured, whyShadow} {
@@ -132,7 +140,9 @@ func (m *Metrics) record(o Outcome) {
 	m.errors.WithLabelValues(t).Add(float64(len(o.Errs)))
 	m.writeErrors.WithLabelValues(t).Add(boolGauge(o.WriteErr != nil))
 	m.conflicts.WithLabelValues(t).Add(float64(o.Conflicts))
+	m.recordDemand(o)
 	if o.Skipped != "" || o.Decision.Reason == "" {
+		m.forgetDecision(t)
 		return
 	}
 	m.recordHealth(o)
@@ -164,6 +174,26 @@ func (m *Metrics) record(o Outcome) {
 		m.forecast.WithLabelValues(t, "mean_lead").Set(o.LeadForecast.Mean * perMinute)
 		m.forecast.WithLabelValues(t, "lower_lead").Set(o.LeadForecast.Lower * perMinute)
 		m.forecast.WithLabelValues(t, "upper_lead").Set(o.LeadForecast.Upper * perMinute)
+	}
+}
+
+// recordDemand counts the demand steps the forecaster could not use and
+// its failed refits. Every reason's counter is created at zero, so that
+// rate() and increase() see the first event.
+func (m *Metrics) recordDemand(o Outcome) {
+	for _, reason := range invalidReasons {
+		m.invalidSteps.WithLabelValues(o.Target, reason).Add(float64(o.InvalidSteps[reason]))
+	}
+	m.refitFails.WithLabelValues(o.Target).Add(float64(o.RefitFailures))
+}
+
+// forgetDecision removes the series of a target's last decision when a
+// loop made none (the object is gone or unreadable, disabled, opted out):
+// a floor that is no longer in force must not stay on a dashboard.
+func (m *Metrics) forgetDecision(target string) {
+	match := prometheus.Labels{labelTarget: target}
+	for _, v := range []*prometheus.GaugeVec{m.floor, m.wouldWrite, m.needed, m.reason, m.forecast} {
+		v.DeletePartialMatch(match)
 	}
 }
 
@@ -230,7 +260,7 @@ func (m *Metrics) forget(target string) {
 		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice} {
 		v.DeletePartialMatch(match)
 	}
-	for _, v := range []*prometheus.CounterVec{m.errors, m.writeErrors, m.shortTotal, m.demotions, m.conflicts} {
+	for _, v := range []*prometheus.CounterVec{m.errors, m.writeErrors, m.invalidSteps, m.refitFails, m.shortTotal, m.demotions, m.conflicts} {
 		v.DeletePartialMatch(match)
 	}
 }

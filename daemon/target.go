@@ -63,8 +63,13 @@ type Outcome struct {
 	LeadForecast predictor.Forecast
 	// Conflicts counts writes refused with 409 Conflict and retried.
 	Conflicts int
-	// Fits counts the forecaster's fits this loop.
-	Fits int
+	// Fits counts the forecaster's fits this loop; RefitFailures its
+	// refits that failed (the model in hand is kept; Errs says why).
+	Fits          int
+	RefitFailures int
+	// InvalidSteps counts the demand steps of this loop the forecaster
+	// could not use, by reason (see invalidReasons); each counts as missing.
+	InvalidSteps map[string]int
 	// Replicas is the scale target's replica count (what the HPA set).
 	Replicas int32
 	// Headroom is the headroom the decision used; Tuned the tuning behind
@@ -91,6 +96,9 @@ type target struct {
 
 	health *health
 	tune   tuning
+	// refused reports the demand steps the forecaster refused, at most
+	// once per refusedReportEvery.
+	refused refusedReport
 }
 
 func newTarget(cfg config.Target) (*target, error) {
@@ -193,8 +201,13 @@ func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, l
 			out.Errs = append(out.Errs, fmt.Errorf("demand: %w", err))
 			return false, 0
 		}
+		before := t.refusedSoFar()
 		for _, v := range values {
 			t.observe(v, out)
+		}
+		t.countRefused(before, out)
+		if err := t.refused.due(now); err != nil {
+			out.Errs = append(out.Errs, err)
 		}
 		steps = len(values)
 	}
@@ -207,13 +220,23 @@ func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, l
 // lead time ahead.
 func (t *target) observe(v float64, out *Outcome) {
 	step := time.Duration(t.cfg.Forecast.Step)
+	roll := t.plan.Rolling()
+	failedRefits := roll.FailedRefits
+	if math.IsNaN(v) {
+		out.countInvalid(reasonMissing, 1)
+	}
 	fitted, err := t.plan.Observe(v)
 	if err != nil {
-		out.Errs = append(out.Errs, fmt.Errorf("demand: %w", err))
+		t.refused.latest = err
 		v = math.NaN()
 	}
 	if fitted {
 		out.Fits++
+	}
+	if roll.FailedRefits > failedRefits {
+		out.RefitFailures++
+		out.Errs = append(out.Errs, fmt.Errorf("forecast: refit on the last %s failed, the model in hand is kept: %w",
+			config.FormatDuration(time.Duration(t.cfg.Forecast.History)), roll.LastError))
 	}
 	ahead := math.NaN()
 	if m := t.plan.Model(); m != nil {
@@ -275,4 +298,77 @@ func (t *target) situation(state ScaleState, out Outcome) policy.Situation {
 		UserBehavior:     state.UserBehavior,
 		Backlog:          out.Signals.QueueDepth,
 	}
+}
+
+// Reasons a demand step could not be used: missing (no value, or NaN, from
+// the source) and the forecaster's refusals (predictor.Rejection).
+const reasonMissing = "missing"
+
+// invalidReasons lists every reason of Outcome.InvalidSteps, so each
+// target's counters exist from its first loop.
+var invalidReasons = func() []string {
+	reasons := []string{reasonMissing}
+	for _, r := range predictor.Rejections {
+		reasons = append(reasons, r.String())
+	}
+	return reasons
+}()
+
+func (o *Outcome) countInvalid(reason string, n int) {
+	if n <= 0 {
+		return
+	}
+	if o.InvalidSteps == nil {
+		o.InvalidSteps = map[string]int{}
+	}
+	o.InvalidSteps[reason] += n
+}
+
+// refusedSoFar is the forecaster's count of refused steps, by reason.
+func (t *target) refusedSoFar() []int {
+	roll := t.plan.Rolling()
+	counts := make([]int, len(predictor.Rejections))
+	for i, r := range predictor.Rejections {
+		counts[i] = roll.Rejected(r)
+	}
+	return counts
+}
+
+// countRefused adds the steps refused since before to the outcome and to
+// the pending report. Implausible values of the history read before the
+// first fit are refused by that fit, without an error of their own.
+func (t *target) countRefused(before []int, out *Outcome) {
+	roll := t.plan.Rolling()
+	for i, r := range predictor.Rejections {
+		n := roll.Rejected(r) - before[i]
+		out.countInvalid(r.String(), n)
+		t.refused.count += n
+	}
+	if t.refused.count > 0 && t.refused.latest == nil {
+		t.refused.latest = fmt.Errorf("implausible demand above %.4g left out of the first fit", roll.PlausibleLimit())
+	}
+}
+
+// refusedReportEvery is the longest a target stays silent about refused
+// demand: the first refusal is reported at once, later ones at most this
+// often, with their count, so a query returning garbage every minute writes
+// one log line an hour, not one a loop.
+const refusedReportEvery = time.Hour
+
+// refusedReport gathers refused demand steps between two reports.
+type refusedReport struct {
+	count  int   // refused since the last report
+	latest error // the newest refusal's error
+	last   time.Time
+}
+
+// due returns the report when one is pending and the last is old enough,
+// and starts gathering the next.
+func (r *refusedReport) due(now time.Time) error {
+	if r.count == 0 || !r.last.IsZero() && now.Sub(r.last) < refusedReportEvery {
+		return nil
+	}
+	err := fmt.Errorf("demand: %d steps refused and counted as missing; the latest: %w", r.count, r.latest)
+	r.count, r.latest, r.last = 0, nil, now
+	return err
 }

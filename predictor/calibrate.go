@@ -64,7 +64,7 @@ func (r *replay) oneStepRatios() []float64 {
 		if t == 0 || r.scale[t-1] == 0 || math.IsNaN(r.observed[t]) {
 			continue
 		}
-		ratios[t] = math.Abs(r.observed[t]-r.forecasts[t-1]) / r.scale[t-1]
+		ratios[t] = standardise(math.Abs(r.observed[t]-r.forecasts[t-1]), r.scale[t-1])
 	}
 	return ratios
 }
@@ -96,17 +96,31 @@ func (r *replay) standardised(factor []float64) (steps, peaks [][]float64) {
 				continue
 			}
 			v := factor[t+j]
-			steps[j-1] = append(steps[j-1], (y-row[t])/(r.scale[t]*v))
+			steps[j-1] = append(steps[j-1], standardise(y-row[t], r.scale[t]*v))
 			if !w.whole[t] {
 				continue
 			}
 			w.peakY[t], w.peakF[t], w.peakV[t] = math.Max(w.peakY[t], y), math.Max(w.peakF[t], row[t]), math.Max(w.peakV[t], v)
 			if j >= 2 {
-				peaks[j-2] = append(peaks[j-2], (w.peakY[t]-w.peakF[t])/(r.scale[t]*w.peakV[t]))
+				peaks[j-2] = append(peaks[j-2], standardise(w.peakY[t]-w.peakF[t], r.scale[t]*w.peakV[t]))
 			}
 		}
 	}
 	return steps, peaks
+}
+
+// maxStandardised bounds a standardised error, in error scales. Real
+// demand never comes near it; it is reached only when a running scale is
+// tiny beside an error (1e-300 beside 1e30), where the quotient would
+// overflow to ±Inf. Bounded, every quantile interpolated between samples,
+// the float32 peak quantiles included (float32 ends at 3.4e38), and every
+// interval (mean + z·scale, at most 1e30 · 3.4e38 for the largest demand a
+// model accepts) stays finite.
+const maxStandardised = 1e30
+
+// standardise is err / scale, bounded to ±maxStandardised.
+func standardise(err, scale float64) float64 {
+	return clamp(err/scale, maxStandardised)
 }
 
 // windows holds, per origin, the running maxima of the window so far: of

@@ -129,6 +129,8 @@ func checkSeries(y []float64) (observed, zeros int, err error) {
 			return 0, 0, fmt.Errorf("y[%d] = %v is not finite", i, v)
 		case v < 0:
 			return 0, 0, fmt.Errorf("y[%d] = %v is negative", i, v)
+		case v > MaxDemand:
+			return 0, 0, fmt.Errorf("y[%d] = %v exceeds the largest demand a model accepts, %v", i, v, float32(MaxDemand))
 		case v == 0:
 			zeros++
 		}

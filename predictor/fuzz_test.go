@@ -6,19 +6,24 @@ import (
 	"testing"
 )
 
-// FuzzFitForecast: for any finite, non-negative input, fit and forecast never
-// panic and never return NaN or a negative value, and the peak quantile is
-// never below the last step's quantile.
+// FuzzFitForecast: for any input over the whole float64 range, Fit either
+// refuses it with an error or returns a model whose forecasts are finite and
+// non-negative, whose intervals are ordered and whose peak quantile is never
+// below the last step's quantile; updates with any value keep it so.
 func FuzzFitForecast(f *testing.F) {
-	f.Add(uint8(0), []byte{1, 0, 2, 0, 3, 0, 4, 0, 5, 0})
-	f.Add(uint8(4), make([]byte, 64)) // all zeros
-	f.Add(uint8(3), []byte{0xff, 0xff, 1, 0, 0xff, 0xff, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0})
-	f.Add(uint8(2), []byte{0, 0, 0xff, 0xfe, 0, 0, 0xff, 0xfe, 0, 0, 0xff, 0xfe, 0, 0, 0xff, 0xfe})
-	constant := make([]byte, 96)
-	for i := 0; i < len(constant); i += 2 {
-		constant[i] = 7
-	}
-	f.Add(uint8(6), constant)
+	f.Add(uint8(0), encodeSeries(1, 2, 3, 4, 5))
+	f.Add(uint8(4), encodeSeries(make([]float64, 8)...)) // all zeros
+	f.Add(uint8(3), encodeSeries(math.NaN(), 1, math.NaN(), 2, 3, 4, 5, 6))
+	f.Add(uint8(2), encodeSeries(0, 65534, 0, 65534, 0, 65534, 0, 65534))
+	f.Add(uint8(6), encodeSeries(7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7))
+	// Extremes: subnormal demand beside the largest a model accepts, beside
+	// values no model accepts, and far outside any traffic.
+	f.Add(uint8(2), encodeSeries(1e-320, 1e308, 1e-320, 1e308, 1e-320, 1e308, 1e-320, 1e308))
+	f.Add(uint8(2), encodeSeries(1e-320, MaxDemand, 5e-324, MaxDemand, 1e-320, MaxDemand, 0, MaxDemand))
+	f.Add(uint8(0), encodeSeries(3e38, 400, 410, 390, 405, 395, 400, 3e38))
+	f.Add(uint8(0), encodeSeries(math.Inf(1), 1, 2, 3, 4))
+	f.Add(uint8(0), encodeSeries(-1, 1, 2, 3, 4))
+	f.Add(uint8(5), encodeSeries(400, 1e11, 410, 390, 1e-300, 395, 400, 1e15, 400, 420, 380, 400))
 	f.Fuzz(func(t *testing.T, periodByte uint8, data []byte) {
 		y := decodeSeries(data)
 		period := int(periodByte % 32)
@@ -41,16 +46,21 @@ func FuzzFitForecast(f *testing.F) {
 	})
 }
 
-// decodeSeries reads little-endian uint16 values; 0xffff is a missing value.
+// encodeSeries is the inverse of decodeSeries.
+func encodeSeries(y ...float64) []byte {
+	data := make([]byte, 8*len(y))
+	for i, v := range y {
+		binary.LittleEndian.PutUint64(data[8*i:], math.Float64bits(v))
+	}
+	return data
+}
+
+// decodeSeries reads little-endian float64 values: any bit pattern, so the
+// fuzzer reaches every number Fit may be given (NaN is a missing value).
 func decodeSeries(data []byte) []float64 {
-	y := make([]float64, len(data)/2)
+	y := make([]float64, len(data)/8)
 	for i := range y {
-		v := binary.LittleEndian.Uint16(data[2*i:])
-		if v == 0xffff {
-			y[i] = math.NaN()
-		} else {
-			y[i] = float64(v)
-		}
+		y[i] = math.Float64frombits(binary.LittleEndian.Uint64(data[8*i:]))
 	}
 	return y
 }

@@ -20,6 +20,14 @@ import (
 // Header is the first line of a trace file.
 const Header = "unix_minute,requests"
 
+// MaxRequestsPerMinute is the largest count a trace row may hold: a
+// thousand times what the busiest single web services serve (about 1e9
+// requests a minute), so any real trace fits, while a corrupted row (1e308,
+// a counter written in place of a rate) is reported with its line here
+// instead of failing deep in a forecast. Sums of a week of such minutes
+// stay far inside the float32 range the forecaster keeps history in.
+const MaxRequestsPerMinute = 1e12
+
 // maxGapMinutes bounds the hole a reader will fill with NaN, so that a typo in a
 // timestamp is reported instead of allocating years of empty minutes.
 const maxGapMinutes = 366 * 24 * 60
@@ -84,7 +92,8 @@ func Read(r io.Reader) (Series, error) {
 	}
 	s := Series{StepMinutes: 1}
 	var last int64
-	for line := 2; sc.Scan(); line++ {
+	line := 2
+	for ; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
 		if text == "" {
 			continue
@@ -112,7 +121,7 @@ func Read(r io.Reader) (Series, error) {
 		last = minute
 	}
 	if err := sc.Err(); err != nil {
-		return Series{}, err
+		return Series{}, fmt.Errorf("line %d: %w", line, err)
 	}
 	if len(s.Values) == 0 {
 		return Series{}, errors.New("no data rows after the header")
@@ -140,13 +149,23 @@ func parseRow(text string) (int64, float64, error) {
 	if value < 0 {
 		return 0, 0, fmt.Errorf("requests %q is negative", valueField)
 	}
+	if value > MaxRequestsPerMinute {
+		return 0, 0, fmt.Errorf("requests %q is implausible: more than %g a minute", valueField, float64(MaxRequestsPerMinute))
+	}
 	return minute, value, nil
 }
 
-// Write writes a per-minute series in the trace format. NaN becomes an empty field.
+// Write writes a per-minute series in the trace format. NaN becomes an empty
+// field. A value Read would refuse is refused here, naming its minute, so
+// every file Write produces reads back.
 func Write(w io.Writer, s Series) error {
 	if s.StepMinutes != 1 {
 		return fmt.Errorf("trace files hold 1-minute steps, series has %d-minute steps", s.StepMinutes)
+	}
+	for k, v := range s.Values {
+		if v < 0 || v > MaxRequestsPerMinute { // ±Inf too; NaN passes: missing
+			return fmt.Errorf("unix_minute %d: requests %v is not a count in [0, %g]", s.MinuteAt(k), v, float64(MaxRequestsPerMinute))
+		}
 	}
 	bw := bufio.NewWriter(w)
 	if _, err := fmt.Fprintln(bw, Header); err != nil {

@@ -178,6 +178,8 @@ func TestReadErrors(t *testing.T) {
 		{"infinite requests", h + "5,Inf\n", []string{"line 2", `"Inf"`, "not a finite number"}},
 		{"minus infinite requests", h + "5,-Inf\n", []string{"line 2", `"-Inf"`, "not a finite number"}},
 		{"overflowing requests", h + "5,1e999\n", []string{"line 2", `"1e999"`, "not a finite number"}},
+		{"implausible requests", h + "5,1\n6,2\n7,1e308\n", []string{"line 4", `"1e308"`, "implausible", "1e+12"}},
+		{"just beyond the largest count", h + "5,1000000000001\n", []string{"line 2", "implausible"}},
 		{"one field", h + "5\n", []string{"line 2", "want 2 fields", `"5"`}},
 		{"three fields", h + "5,1,2\n", []string{"line 2", "want 2 fields", `"5,1,2"`}},
 		{"repeated minute", h + "5,1\n5,2\n", []string{"line 3", "unix_minute 5 is not after the previous row's 5"}},
@@ -385,7 +387,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 		s    trace.Series
 	}{
 		{"integers", trace.Series{Start: 29016000, StepMinutes: 1, Values: []float64{0, 1, 2, 300, 48585}}},
-		{"fractions keep every bit", trace.Series{Start: 0, StepMinutes: 1, Values: []float64{0.1, 1.0 / 3, 48585.7, 1e-300, 1.7976931348623157e308}}},
+		{"fractions keep every bit", trace.Series{Start: 0, StepMinutes: 1, Values: []float64{0.1, 1.0 / 3, 48585.7, 1e-300, 987654321012.3457, trace.MaxRequestsPerMinute}}},
 		{"missing values first, inside and last", trace.Series{Start: -3, StepMinutes: 1, Values: []float64{nan, 1, nan, nan, 2, nan}}},
 		{"synthetic week", synth(t, 7)},
 	}

@@ -28,6 +28,10 @@ import (
 // a rotated service-account token or a renewed client certificate is used
 // without a restart. Secrets never appear in errors or logs. The CA file is
 // read once.
+//
+// Every response body is capped at MaxResponseBytes, and a range query
+// answer that holds more series than one is refused as soon as the series
+// after the listed ones begins, not after the whole answer was read.
 func New(cfg config.Prometheus, logger *slog.Logger) (*Source, error) {
 	base, err := url.Parse(cfg.URL)
 	if err != nil {
@@ -40,6 +44,7 @@ func New(cfg config.Prometheus, logger *slog.Logger) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus %s: %w", redact(base), err)
 	}
+	rt = &guardRoundTripper{next: rt, limit: MaxResponseBytes}
 	client, err := api.NewClient(api.Config{Address: cfg.URL, RoundTripper: rt})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus %s: %w", redact(base), err)

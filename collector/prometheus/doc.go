@@ -59,10 +59,15 @@
 // # Missing data and staleness
 //
 // A step where the query has no value (no sample within Prometheus' lookback,
-// a 0/0, an infinite value) is NaN: the forecaster fills and counts it. A
+// a 0/0) is NaN: the forecaster fills and counts it. An infinite value is
+// passed on as it is, for the daemon to refuse and count as not finite. A
 // query that matches nothing in a whole window is reported with ErrNoData;
 // one that returns several series is an error naming their label sets,
 // because summing or picking one silently would forecast the wrong thing.
+// Such an answer is refused while it streams in, once it holds more series
+// than the error lists, and every response body is capped at
+// MaxResponseBytes, so a query that forgot its sum() costs a few megabytes
+// a loop, not the whole answer.
 //
 // Latest returns the newest instant, among the last few steps, at which the
 // query had a value. For a query built on rate() or histogram_quantile() an

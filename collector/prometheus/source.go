@@ -106,8 +106,10 @@ func (e *QueryError) Unwrap() error { return e.Err }
 type MultipleSeriesError struct {
 	// Series are the label sets of the series returned, at most the first few.
 	Series []string
-	// Count is the number of series returned.
-	Count int
+	// Count is the number of series returned; with AtLeast, the number
+	// seen before the answer was refused unread.
+	Count   int
+	AtLeast bool
 }
 
 // maxListedSeries bounds the label sets a MultipleSeriesError lists.
@@ -115,10 +117,15 @@ const maxListedSeries = 5
 
 func (e *MultipleSeriesError) Error() string {
 	list := strings.Join(e.Series, ", ")
-	if e.Count > len(e.Series) {
+	count := fmt.Sprint(e.Count)
+	switch {
+	case e.AtLeast:
+		count = "at least " + count
+		list += " and more"
+	case e.Count > len(e.Series):
 		list += fmt.Sprintf(" and %d more", e.Count-len(e.Series))
 	}
-	return fmt.Sprintf("returned %d series, want 1 (aggregate it, e.g. sum(...)): %s", e.Count, list)
+	return fmt.Sprintf("returned %s series, want 1 (aggregate it, e.g. sum(...)): %s", count, list)
 }
 
 // Range evaluates query at every point of the step grid in [start, end]: the
@@ -128,7 +135,8 @@ func (e *MultipleSeriesError) Error() string {
 // none, and merged.
 //
 // The result has one value per grid point, NaN where the query had no value
-// (or a non-finite one). A query that returns more than one series, in any
+// (or a NaN one). ±Inf values are kept, so that the caller can count them
+// as the faults they are rather than as missing data. A query that returns more than one series, in any
 // chunk or across chunks, is an error (*MultipleSeriesError) naming their
 // label sets. A query that matches nothing in the whole window returns the
 // NaN-filled series together with an error wrapping ErrNoData, so a caller
@@ -254,7 +262,7 @@ func (s *Source) queryRange(ctx context.Context, query string, from, to int64, s
 }
 
 // place writes samples into values, whose first element is evaluated at
-// first (Unix milliseconds). Non-finite values stay NaN.
+// first (Unix milliseconds).
 func place(values []float64, samples []model.SamplePair, first, stepMs int64) error {
 	for _, p := range samples {
 		off := int64(p.Timestamp) - first
@@ -262,9 +270,7 @@ func place(values []float64, samples []model.SamplePair, first, stepMs int64) er
 		if off < 0 || off%stepMs != 0 || k >= int64(len(values)) {
 			return fmt.Errorf("sample at %s is off the step grid or outside the window", p.Timestamp.Time().UTC().Format(time.RFC3339Nano))
 		}
-		if v := float64(p.Value); !math.IsInf(v, 0) {
-			values[k] = v
-		}
+		values[k] = float64(p.Value)
 	}
 	return nil
 }

@@ -127,8 +127,9 @@ func TestRangeNoGridNoRequest(t *testing.T) {
 	}
 }
 
-// TestRangeMissingSteps checks that steps without a value, and non-finite
-// values, become NaN in place, across a chunk boundary.
+// TestRangeMissingSteps checks that steps without a value, and NaN values,
+// become NaN in place, across a chunk boundary, and that infinite values
+// are kept for the caller to refuse and count.
 func TestRangeMissingSteps(t *testing.T) {
 	start := mustTime(t, "2025-03-03T00:00:00Z")
 	_, srv := newFakeProm(t, one(func(t time.Time) (float64, bool) {
@@ -149,13 +150,17 @@ func TestRangeMissingSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, v := range s.Values {
-		missing := k%10 == 3 || k == 5 || k == 6
-		if missing != math.IsNaN(v) || !missing && v != float64(k) {
-			t.Errorf("step %d = %v, want %v", k, v, map[bool]any{true: "NaN", false: k}[missing])
+		missing := k%10 == 3 || k == 6
+		want := float64(k)
+		if k == 5 {
+			want = math.Inf(1)
+		}
+		if missing != math.IsNaN(v) || !missing && v != want {
+			t.Errorf("step %d = %v, want %v", k, v, map[bool]any{true: "NaN", false: want}[missing])
 		}
 	}
-	if s.Missing() != 5 {
-		t.Errorf("Missing = %d, want 5", s.Missing())
+	if s.Missing() != 4 {
+		t.Errorf("Missing = %d, want 4", s.Missing())
 	}
 }
 
@@ -199,7 +204,8 @@ func TestRangeMultipleSeries(t *testing.T) {
 		{"across chunks", []fakeSeries{pod("a", 0, 4), pod("b", 4, 10)},
 			[]string{"returned 2 series, want 1", `{pod="a"}`, `{pod="b"}`}},
 		{"many", []fakeSeries{pod("a", 0, 10), pod("b", 0, 10), pod("c", 0, 10), pod("d", 0, 10), pod("e", 0, 10), pod("f", 0, 10), pod("g", 0, 10)},
-			[]string{"returned 7 series", `{pod="e"}`, "and 2 more"}},
+			// Refused as the sixth series begins, unread.
+			[]string{"returned at least 6 series", `{pod="a"}`, `{pod="e"}`, "and more"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, srv := newFakeProm(t, func(string) []fakeSeries { return tc.series })

@@ -33,7 +33,7 @@ import (
 // step [s, s+step) is the value evaluated at its end, times the step's
 // minutes, so the forecaster sees requests per step.
 type Demand struct {
-	Source *promsrc.Source
+	Source PromQL
 	// Metrics records each query's duration and outcome; nil records none.
 	Metrics *promsrc.Metrics
 }
@@ -238,7 +238,7 @@ func (s Scaler) Announce(ctx context.Context, t *config.Target, warning bool, re
 // Signals reads a target's latency and GPU utilization from Prometheus and
 // its Ready replicas from the Deployment informer.
 type Signals struct {
-	Source    *promsrc.Source
+	Source    PromQL
 	Targets   *ScaleTargets
 	Collector *capacity.Collector
 	// Stale is how old a sample may be and still count as now.

@@ -288,13 +288,13 @@ func (p *backtestPlan) loadDemand(path string, o *backtest.Options) error {
 }
 
 // derive fills the replica capacity, max replicas and GPUs the user left out,
-// from the trace's peak minute, and notes how.
+// from the trace's peak minute (backtest.SizingPeak: isolated outlier minutes
+// left out), and notes how.
 func (p *backtestPlan) derive(o *backtest.Options, f backtestFlags, changed func(string) bool) error {
-	peak := 0.0
-	for _, v := range o.Demand.Values {
-		if v > peak { // NaN (a missing minute) compares false
-			peak = v
-		}
+	peak, ignored := backtest.SizingPeak(o.Demand.Values)
+	if ignored > 0 {
+		p.notes = append(p.notes, fmt.Sprintf("peak minute %s requests: %s more than twice the largest 3-minute median left out as outliers",
+			fmtCapacity(peak), countOf(ignored, "minute")))
 	}
 	o.ReplicaCapacity = f.replicaCapacity
 	if !changed("replica-capacity") {

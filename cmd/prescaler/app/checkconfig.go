@@ -93,8 +93,12 @@ func reportProblems(w io.Writer, name string, err error) error {
 	return fmt.Errorf("%s is not a valid configuration: %s", name, countOf(len(problems), "problem"))
 }
 
+// printYAML prints the effective configuration with the password of the
+// Prometheus URL, if any, redacted: the output goes to terminals and CI logs.
 func printYAML(w io.Writer, cfg *config.Config) error {
-	data, err := cfg.YAML()
+	shown := *cfg
+	shown.Prometheus.URL = config.RedactURL(cfg.Prometheus.URL)
+	data, err := shown.YAML()
 	if err != nil {
 		return err
 	}
@@ -109,7 +113,7 @@ func writeSummary(w io.Writer, name string, cfg *config.Config) error {
 		leader = "on (Lease " + cfg.LeaderElection.LeaseName + ")"
 	}
 	if _, err := fmt.Fprintf(w, "%s is valid: %s, loop every %s, Prometheus %s, leader election %s\n",
-		name, countOf(len(cfg.Targets), "target"), cfg.Interval, cfg.Prometheus.URL, leader); err != nil {
+		name, countOf(len(cfg.Targets), "target"), cfg.Interval, config.RedactURL(cfg.Prometheus.URL), leader); err != nil {
 		return err
 	}
 	table := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -3,12 +3,14 @@ package app
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -137,6 +139,9 @@ func (f forecastFlags) plan() (forecastPlan, error) {
 	if p.refit, err = stepsOf("refit", f.refit, "step", step, false); err != nil {
 		return p, err
 	}
+	if f.lossH < 0 || f.lossH > p.train {
+		return p, fmt.Errorf("--loss-horizon %d must be 0 (one step) or a number of steps up to the %d of --train %s", f.lossH, p.train, f.train)
+	}
 	if err := p.loadSeries(f.tracePath, step); err != nil {
 		return p, err
 	}
@@ -166,6 +171,9 @@ func (p *forecastPlan) loadSeries(path string, step time.Duration) error {
 
 func parseFlagDuration(name, value string) (time.Duration, error) {
 	d, err := config.ParseDuration(value)
+	if errors.Is(err, config.ErrDurationRange) {
+		return 0, fmt.Errorf("--%s: %w", name, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("--%s %q is not a duration (e.g. 90s, 5m, 1d, 1w)", name, value)
 	}
@@ -208,6 +216,7 @@ type forecastReport struct {
 	NaiveMASE        jsonFloat `json:"seasonal_naive_mase"`
 	Coverage         jsonFloat `json:"coverage"`
 	MissingSteps     int       `json:"missing_steps"`
+	RefusedSteps     int       `json:"refused_steps"`
 	OutageSteps      int       `json:"outage_steps"`
 }
 
@@ -244,6 +253,9 @@ func runForecast(p forecastPlan, outPath, reportPath string, stdout, stderr io.W
 		return rerr
 	}
 	fmt.Fprintf(stderr, "forecast: %s, %d rows, %d fits (median %.3fs)\n", p.source, report.Rows, report.Fits, report.FitSecondsMedian)
+	if report.RefusedSteps > 0 {
+		fmt.Fprintln(stderr, "refused: "+report.Notes[0])
+	}
 	fmt.Fprintf(stderr, "accuracy: MASE %.3f (seasonal naive %.3f), %.0f%% interval covered %.1f%% of actuals\n",
 		report.MASE, report.NaiveMASE, 100*p.interval, 100*report.Coverage)
 	fmt.Fprintf(stderr, "last model: %s\n", report.Models[len(report.Models)-1])
@@ -271,7 +283,9 @@ func rollForecasts(p forecastPlan, w io.Writer, report *forecastReport) error {
 	observe := func(step int) {
 		start := time.Now()
 		failed := roll.FailedRefits
-		fitted, _ := roll.Observe(y[step]) // values were validated when the trace was read
+		// Values were validated when the trace was read; what the
+		// forecaster still refuses is implausible beside the rest.
+		fitted, _ := roll.Observe(y[step])
 		if fitted {
 			m := roll.Model()
 			report.Fits++
@@ -317,8 +331,28 @@ func rollForecasts(p forecastPlan, w io.Writer, report *forecastReport) error {
 		report.Rows++
 	}
 	report.FitSecondsMedian = medianOf(report.FitSeconds)
+	noteRefused(roll, report)
 	report.MASE, report.NaiveMASE, report.Coverage = jsonFloat(acc.MASE()), jsonFloat(acc.NaiveMASE()), jsonFloat(acc.Coverage())
 	return nil
+}
+
+// noteRefused puts the steps the forecaster refused first in the notes.
+func noteRefused(roll *predictor.Rolling, report *forecastReport) {
+	var parts []string
+	for _, r := range predictor.Rejections {
+		if n := roll.Rejected(r); n > 0 {
+			report.RefusedSteps += n
+			parts = append(parts, fmt.Sprintf("%d %s", n, r))
+		}
+	}
+	if report.RefusedSteps == 0 {
+		return
+	}
+	note := "steps refused and counted as missing: " + strings.Join(parts, ", ")
+	if roll.Rejected(predictor.RejectImplausible) > 0 {
+		note += fmt.Sprintf(" (more than 100 times the 99th percentile of the fitting window, now %.4g)", roll.PlausibleLimit())
+	}
+	report.Notes = append([]string{note}, report.Notes...)
 }
 
 // seasonalNaive is the value one season before target that was already

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -115,6 +118,13 @@ type runner struct {
 	daemon    *daemon.Daemon
 	informers informers.SharedInformerFactory
 	reloads   *prometheus.CounterVec
+	// prom is the Prometheus the daemon queries; a reload that changes
+	// prometheus.* replaces its client. applied is the config in force.
+	prom    *adapters.Prometheus
+	applied *config.Config
+	// restartRequired is 1 while the config in force differs from the one
+	// the process started with in keys read only at start.
+	restartRequired prometheus.Gauge
 	// leader is true while this process runs the loop: always without
 	// leader election, while holding the Lease with it.
 	leader atomic.Bool
@@ -163,19 +173,23 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{flags: f, log: log, cfg: cfg, kube: kube, registry: prometheus.NewRegistry()}
+	r := &runner{flags: f, log: log, cfg: cfg, applied: cfg, kube: kube, registry: prometheus.NewRegistry()}
 	r.leader.Store(!cfg.LeaderElection.Enabled)
 	r.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "config_reloads_total",
-		Help: "Config file reloads by result: success (applied) or failure (rejected, the last good config stays)."}, []string{"result"})
-	r.reloads.WithLabelValues("success")
-	r.reloads.WithLabelValues("failure")
-	r.registry.MustRegister(r.reloads, r.leaderGauge(), buildInfo())
+		Help: "Config file reloads by result: success (applied), restart_required (applied, but it changes keys read only at start: server.*, leaderElection.*) or failure (rejected, the last good config stays)."}, []string{"result"})
+	for _, result := range []string{reloadSuccess, reloadRestartRequired, reloadFailure} {
+		r.reloads.WithLabelValues(result)
+	}
+	r.restartRequired = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "prescaler", Name: "config_restart_required",
+		Help: "1 while the config file in force changes keys read only at start (server.*, leaderElection.*): they apply after a restart."})
+	r.registry.MustRegister(r.reloads, r.restartRequired, r.leaderGauge(), buildInfo())
 
 	src, err := promsrc.New(cfg.Prometheus, log)
 	if err != nil {
 		return nil, err
 	}
+	r.prom = adapters.NewPrometheus(src)
 	queryMetrics, err := promsrc.NewMetrics(r.registry)
 	if err != nil {
 		return nil, err
@@ -195,12 +209,12 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	targets := &adapters.ScaleTargets{Kube: kube, Dynamic: dyn, TTL: time.Minute}
 	scale := adapters.Scaler{Writer: w, Namespace: f.namespace}
 	r.daemon, err = daemon.New(cfg, daemon.Options{
-		Demand:   adapters.Demand{Source: src, Metrics: queryMetrics},
+		Demand:   adapters.Demand{Source: r.prom, Metrics: queryMetrics},
 		Capacity: adapters.Capacity{Targets: targets, Collector: capColl},
 		Startup:  adapters.Startup{Targets: targets, Recorder: recorder, Window: 6 * time.Hour, MinSamples: 3, Now: time.Now},
 		Scaler:   scale,
 		Sweeper:  scale,
-		Signals: adapters.Signals{Source: src, Targets: targets, Collector: capColl, Stale: 2 * time.Minute,
+		Signals: adapters.Signals{Source: r.prom, Targets: targets, Collector: capColl, Stale: 2 * time.Minute,
 			Metrics: queryMetrics},
 		Tuner:   adapters.Tuner{},
 		Metrics: daemon.NewMetrics(r.registry),
@@ -218,18 +232,21 @@ func eventRecorder(ctx context.Context, kube kubernetes.Interface) record.EventR
 }
 
 // run serves the HTTP endpoints, watches the config, and runs the loop while
-// this process leads.
+// this process leads. The listener is opened first: a daemon whose
+// /metrics, /healthz and /readyz nobody can reach must not act, so a taken
+// port fails the start before any informer, Lease or write. A shutdown
+// (ctx cancelled: SIGTERM, SIGINT) returns nil, with or without leader
+// election.
 func (r *runner) run(ctx context.Context) error {
-	r.informers.Start(ctx.Done())
-	for typ, ok := range r.informers.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("informer cache for %v did not sync", typ)
-		}
+	ln, err := net.Listen("tcp", r.cfg.Server.Address)
+	if err != nil {
+		return fmt.Errorf("server.address %s: %w", r.cfg.Server.Address, err)
 	}
 	srv := r.server()
+	serveErr := make(chan error, 1)
 	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.log.Error("http server", "err", err)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
 		}
 	}()
 	defer func() {
@@ -237,11 +254,38 @@ func (r *runner) run(ctx context.Context) error {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
+	r.log.Info("serving metrics and probes", "address", ln.Addr().String())
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go func() {
+		if err := <-serveErr; err != nil {
+			r.log.Error("http server failed; stopping", "err", err)
+			stop(fmt.Errorf("http server: %w", err))
+		}
+	}()
+	r.informers.Start(ctx.Done())
+	for typ, ok := range r.informers.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return shutdownOr(ctx, fmt.Errorf("informer cache for %v did not sync", typ))
+		}
+	}
 	go r.watchConfig(ctx, modTime(r.flags.configPath))
 	if !r.cfg.LeaderElection.Enabled {
-		return r.daemon.Run(ctx)
+		return shutdownOr(ctx, r.daemon.Run(ctx))
 	}
-	return r.lead(ctx)
+	return shutdownOr(ctx, r.lead(ctx))
+}
+
+// shutdownOr is nil when ctx ended by a shutdown request, the cause when
+// something else ended it (the HTTP server failing), and err otherwise.
+func shutdownOr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 func (r *runner) server() *http.Server {
@@ -257,7 +301,7 @@ func (r *runner) server() *http.Server {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	return &http.Server{Addr: r.cfg.Server.Address, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }
 
 // lead runs the loop only while this process holds the Lease; a standby
@@ -306,12 +350,11 @@ func (r *runner) lead(ctx context.Context) error {
 	return errors.New("lost the leader lease")
 }
 
-// watchConfig reloads the config file when it changes. A valid change
-// applies on the next loop; an invalid one is logged with every problem and
-// the last good config stays. Polling the modification time (rather than
-// inotify) also sees a ConfigMap's atomic symlink swap. last is the
-// modification time of the config in force, read before the watch starts so
-// that no change slips in between.
+// watchConfig reloads the config file when it changes (see reload).
+// Polling the modification time (rather than inotify) also sees a
+// ConfigMap's atomic symlink swap. last is the modification time of the
+// config in force, read before the watch starts so that no change slips in
+// between.
 func (r *runner) watchConfig(ctx context.Context, last time.Time) {
 	tick := time.NewTicker(r.flags.reload)
 	defer tick.Stop()
@@ -326,18 +369,86 @@ func (r *runner) watchConfig(ctx context.Context, last time.Time) {
 			continue
 		}
 		last = mt
-		cfg, err := config.Load(r.flags.configPath)
-		if err == nil {
-			err = r.daemon.Update(ctx, cfg)
-		}
-		if err != nil {
-			r.reloads.WithLabelValues("failure").Inc()
-			r.log.Error("config reload rejected; keeping the last good config", "file", r.flags.configPath, "err", err)
+		r.reload(ctx)
+	}
+}
+
+// Config reload results (prescaler_config_reloads_total's label).
+const (
+	reloadSuccess         = "success"
+	reloadRestartRequired = "restart_required"
+	reloadFailure         = "failure"
+)
+
+// reload reads the config file and applies what can be applied while
+// running: the targets and the loop interval (next loop), and prometheus.*
+// (a new client for the next queries). An invalid file, or one whose
+// Prometheus client cannot be built, changes nothing: every problem is
+// logged and the last good config stays. Keys read only at start
+// (server.*, leaderElection.*) are never a silent success: the reload is
+// counted as restart_required, logged with the keys, and
+// prescaler_config_restart_required stays 1 until a restart, or a later
+// file that puts them back.
+func (r *runner) reload(ctx context.Context) {
+	cfg, err := config.Load(r.flags.configPath)
+	if err == nil {
+		err = checkScope(r.flags.namespace, cfg)
+	}
+	var src *promsrc.Source
+	if err == nil && !reflect.DeepEqual(cfg.Prometheus, r.applied.Prometheus) {
+		src, err = promsrc.New(cfg.Prometheus, r.log)
+	}
+	if err == nil {
+		err = r.daemon.Update(ctx, cfg)
+	}
+	if err != nil {
+		r.reloads.WithLabelValues(reloadFailure).Inc()
+		r.log.Error("config reload rejected; keeping the last good config", "file", r.flags.configPath, "err", err)
+		return
+	}
+	if src != nil {
+		r.prom.Swap(src)
+		r.log.Info("prometheus client rebuilt from the reloaded config", "url", src.URL())
+	}
+	r.applied = cfg
+	if keys := startOnlyChanges(r.cfg, cfg); len(keys) > 0 {
+		r.restartRequired.Set(1)
+		r.reloads.WithLabelValues(reloadRestartRequired).Inc()
+		r.log.Warn("config reloaded, but these keys apply only after a restart", "file", r.flags.configPath,
+			"keys", keys, "targets", len(cfg.Targets))
+		return
+	}
+	r.restartRequired.Set(0)
+	r.reloads.WithLabelValues(reloadSuccess).Inc()
+	r.log.Info("config reloaded", "file", r.flags.configPath, "targets", len(cfg.Targets))
+}
+
+// startOnlyChanges names the keys read only at start (the HTTP server and
+// leader election) whose value in next differs from started, e.g.
+// "server.address".
+func startOnlyChanges(started, next *config.Config) []string {
+	var keys []string
+	keys = append(keys, changedFields("server", started.Server, next.Server)...)
+	keys = append(keys, changedFields("leaderElection", started.LeaderElection, next.LeaderElection)...)
+	return keys
+}
+
+// changedFields lists prefix.<yaml name> for each field of the structs a
+// and b (of one type) that differs.
+func changedFields(prefix string, a, b any) []string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var out []string
+	for i := range va.NumField() {
+		if reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
 			continue
 		}
-		r.reloads.WithLabelValues("success").Inc()
-		r.log.Info("config reloaded", "file", r.flags.configPath, "targets", len(cfg.Targets))
+		name, _, _ := strings.Cut(va.Type().Field(i).Tag.Get("yaml"), ",")
+		if name == "" {
+			name = va.Type().Field(i).Name
+		}
+		out = append(out, prefix+"."+name)
 	}
+	return out
 }
 
 func modTime(path string) time.Time {

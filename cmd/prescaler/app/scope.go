@@ -31,10 +31,8 @@ func newInformerFactory(kube kubernetes.Interface, namespace string, cfg *config
 	if namespace == "" {
 		return f, nil
 	}
-	for i := range cfg.Targets {
-		if t := &cfg.Targets[i]; t.Namespace != namespace {
-			return nil, fmt.Errorf("--namespace %s: target %s is in namespace %s", namespace, t.Name, t.Namespace)
-		}
+	if err := checkScope(namespace, cfg); err != nil {
+		return nil, err
 	}
 	// The factory keeps one informer per object type and hands it to
 	// every later caller, so registering namespaced ones first scopes the
@@ -48,4 +46,20 @@ func newInformerFactory(kube kubernetes.Interface, namespace string, cfg *config
 		return coreinformers.NewLimitRangeInformer(c, namespace, resync, indexers)
 	})
 	return f, nil
+}
+
+// checkScope refuses a config with a target outside namespace, the one
+// namespace a scoped install watches ("" watches all): at start and on every
+// reload, since the scoped informers would never see such a target's
+// Deployment.
+func checkScope(namespace string, cfg *config.Config) error {
+	if namespace == "" {
+		return nil
+	}
+	for i := range cfg.Targets {
+		if t := &cfg.Targets[i]; t.Namespace != namespace {
+			return fmt.Errorf("--namespace %s: target %s is in namespace %s", namespace, t.Name, t.Namespace)
+		}
+	}
+	return nil
 }
