@@ -57,12 +57,17 @@ type Metrics struct {
 	tuneDuration prometheus.Histogram
 
 	released *prometheus.CounterVec
+
+	shadowOverloaded, shadowCovered, shadowExtra *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the daemon's metrics.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "prescaler", Name: name, Help: help}, labels)
+	}
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: name, Help: help}, labels)
 	}
 	m := &Metrics{
 		forecast: gauge("forecast_demand_per_minute",
@@ -119,6 +124,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			labelTarget, labelStatistic),
 		tuneDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "prescaler", Name: "tuning_duration_seconds",
 			Help: "Duration of one headroom replay.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 10)}),
+		shadowOverloaded: counter("shadow_overloaded_seconds_total",
+			"Shadow mode: time whose demand was above what the replicas that ran could serve (demand over Ready replicas × capacity per replica).", labelTarget),
+		shadowCovered: counter("shadow_covered_seconds_total",
+			"Shadow mode: of shadow_overloaded_seconds_total, the time the floor prescaler would have written one lead time earlier would have served.", labelTarget),
+		shadowExtra: counter("shadow_extra_replica_seconds_total",
+			"Shadow mode: replica-seconds the floor prescaler would have written (one lead time earlier) adds above the replicas that ran: what it would have cost.", labelTarget),
 		released: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "released_objects_total",
 			Help: "Objects carrying prescaler's annotations that no active target writes to, given their user's values back by the sweep, by why."}, []string{"why"}),
 		loopDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "prescaler", Name: "loop_duration_seconds",
@@ -127,7 +138,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.forecast, m.floor, m.wouldWrite, m.needed, m.reason, m.leadTime, m.capacity, m.dataFresh,
 		m.errors, m.writeErrors, m.invalidSteps, m.refitFails, m.loopDuration, m.demand, m.capacityPer, m.capacityLearned, m.forecastError,
 		m.shortShare, m.sloBreach, m.shortTotal, m.demoted, m.demotions, m.conflicts, m.replicas, m.readyReplicas,
-		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice, m.tuneDuration, m.released)
+		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice, m.tuneDuration, m.released,
+		m.shadowOverloaded, m.shadowCovered, m.shadowExtra)
 	for _, why := range []string{whyNotConfigured, whyShadow} {
 		m.released.WithLabelValues(why)
 	}
@@ -147,6 +159,7 @@ func (m *Metrics) record(o Outcome) {
 	}
 	m.recordHealth(o)
 	m.recordTuning(o)
+	m.recordShadow(o)
 	d := o.Decision
 	m.wouldWrite.WithLabelValues(t).Set(float64(d.Floor))
 	if o.Wrote {
@@ -190,6 +203,24 @@ func (m *Metrics) recordDemand(o Outcome) {
 // forgetDecision removes the series of a target's last decision when a
 // loop made none (the object is gone or unreadable, disabled, opted out):
 // a floor that is no longer in force must not stay on a dashboard.
+// recordShadow adds a shadow target's counterfactual time; each counter
+// exists at zero from the first shadow decision, so rate() sees the first
+// minute counted.
+func (m *Metrics) recordShadow(o Outcome) {
+	if !o.Shadow {
+		return
+	}
+	t := o.Target
+	var c ShadowCounts
+	if o.ShadowCounts != nil {
+		c = *o.ShadowCounts
+	}
+	const perMinute = 60 // exported in seconds, the base unit
+	m.shadowOverloaded.WithLabelValues(t).Add(c.OverloadedMinutes * perMinute)
+	m.shadowCovered.WithLabelValues(t).Add(c.CoveredMinutes * perMinute)
+	m.shadowExtra.WithLabelValues(t).Add(c.ExtraReplicaMinutes * perMinute)
+}
+
 func (m *Metrics) forgetDecision(target string) {
 	match := prometheus.Labels{labelTarget: target}
 	for _, v := range []*prometheus.GaugeVec{m.floor, m.wouldWrite, m.needed, m.reason, m.forecast} {
@@ -260,7 +291,8 @@ func (m *Metrics) forget(target string) {
 		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice} {
 		v.DeletePartialMatch(match)
 	}
-	for _, v := range []*prometheus.CounterVec{m.errors, m.writeErrors, m.invalidSteps, m.refitFails, m.shortTotal, m.demotions, m.conflicts} {
+	for _, v := range []*prometheus.CounterVec{m.errors, m.writeErrors, m.invalidSteps, m.refitFails, m.shortTotal, m.demotions, m.conflicts,
+		m.shadowOverloaded, m.shadowCovered, m.shadowExtra} {
 		v.DeletePartialMatch(match)
 	}
 }

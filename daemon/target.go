@@ -25,6 +25,9 @@ type Outcome struct {
 	Wrote bool
 	// Shadow is true in shadow mode: Decision is what would have been written.
 	Shadow bool
+	// ShadowCounts is, in shadow mode, what the floors would have changed
+	// for the step read this loop (nil: nothing to count this loop).
+	ShadowCounts *ShadowCounts
 	// Skipped names why nothing was decided: "disabled", "opted_out".
 	Skipped  string
 	LeadTime time.Duration
@@ -99,6 +102,8 @@ type target struct {
 	// refused reports the demand steps the forecaster refused, at most
 	// once per refusedReportEvery.
 	refused refusedReport
+	// shadow is the counterfactual ledger of a shadow target.
+	shadow shadowLedger
 }
 
 func newTarget(cfg config.Target) (*target, error) {
@@ -173,6 +178,7 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	out.LeadForecast = t.plan.LeadForecast(out.LeadTime, t.cfg.Forecast.Interval)
 	if t.cfg.Mode == config.ModeShadow {
 		out.Shadow = true
+		t.countShadow(now, state, newSteps, &out)
 		return out
 	}
 	rep, err := src.scale.Apply(ctx, &t.cfg, out.Decision)

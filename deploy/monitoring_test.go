@@ -179,6 +179,7 @@ func TestMonitoringOnARunningPrescaler(t *testing.T) {
 	t.Run("rules", func(t *testing.T) { checkRules(t, promtool) })
 
 	cfgPath, metricsURL := writeConfig(t, env.PrometheusURL)
+	addShadowTarget(ctx, t, env, cfgPath)
 	exposition := runAndScrape(ctx, t, env, bin, cfgPath, metricsURL)
 
 	exported := map[string]bool{}
@@ -285,4 +286,34 @@ func get(ctx context.Context, url string) (string, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return string(body), err
+}
+
+// addShadowTarget adds a second workload (no GPU, so the seed's floor is
+// unchanged) and a target for it in shadow mode, whose series only a shadow
+// target exports.
+func addShadowTarget(ctx context.Context, t *testing.T, env *testbed.Env, cfgPath string) {
+	t.Helper()
+	dep := testbed.Seed{}.Deployment()
+	dep.Name = "ai-inference-shadow"
+	labels := map[string]string{"app": dep.Name}
+	dep.Spec.Selector.MatchLabels, dep.Spec.Template.Labels = labels, labels
+	dep.Spec.Template.Spec.Containers[0].Resources.Limits = nil
+	if _, err := env.Client.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hpa := testbed.Seed{}.HPA()
+	hpa.Name, hpa.Spec.ScaleTargetRef.Name = "inference-hpa-shadow", dep.Name
+	if _, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Create(ctx, hpa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(`  - {name: shadow, mode: shadow, namespace: default, hpa: inference-hpa-shadow, replicaCapacity: 50, leadTime: 3m,
+     queries: {demand: 'ai_requests_per_minute{service="ai-inference"}'}, forecast: {step: 1m, season: 1d, history: 2d}}
+`); err != nil {
+		t.Fatal(err)
+	}
 }
