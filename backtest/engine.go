@@ -665,7 +665,10 @@ func (f *feeder) feedUntil(m int, opts Options) {
 		v := opts.Demand.Values[f.fed]
 		f.pending += v
 		if (f.fed+1)%f.stepMin == 0 {
-			_, _ = f.planner.Observe(f.pending) // the trace reader already rejected bad values
+			// A refused step (an implausible outlier) is missing for the
+			// forecaster, as in the daemon; the trace reader has already
+			// refused non-finite and negative values.
+			_, _ = f.planner.Observe(f.pending)
 			f.pending = 0
 		}
 	}
