@@ -10,7 +10,11 @@
 //     the floor in force);
 //   - capacity that cannot be read never raises a floor beyond what runs now;
 //   - a target at zero replicas (HPA disabled) is left alone;
-//   - a target that opts out, or leaves the config, gets its user's values back;
+//   - a target that opts out, leaves the config, is re-pointed at another
+//     object or goes to shadow mode gets its user's values back, written by
+//     the leader's next loop (a standby never writes); at start and after each
+//     config change the leader also sweeps for objects carrying prescaler's
+//     annotations that no active target writes to (sweep.go);
 //   - one target's error never stops another, and a loop cannot outlive its
 //     interval.
 //
