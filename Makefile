@@ -42,12 +42,16 @@ image: ## Build the container image $(IMAGE):$(IMAGE_TAG) (see Dockerfile)
 image-check: ## Run the Dockerfile's build stage without Docker and check the binary
 	VERSION=$(VERSION) COMMIT=$(COMMIT) BUILD_DATE=$(BUILD_DATE) hack/image-build-check.sh
 
+# make test builds the KEDA operator before the tests, so its tests must run
+# there: PRESCALER_TESTBED_KEDA=require makes a missing build fail them
+# instead of skipping them (a plain `go test` skips them when it is missing).
+test: export PRESCALER_TESTBED_KEDA := require
 test: lint testbed-keda unit ## Everything CI runs
 
 testbed: ## Build the test control plane (etcd, kube-*, kubectl, kwok, prometheus, helm) into ~/.cache/prescaler, once per version set
 	$(GO) run ./test/testbed/cmd/testbed build
 
-testbed-keda: ## The test control plane and the optional KEDA operator (the tests' KEDA e2e runs when it is built)
+testbed-keda: ## The test control plane and the KEDA operator (the KEDA tests run when it is built; make test requires it)
 	$(GO) run ./test/testbed/cmd/testbed build -with keda
 
 # Flags for the demo, e.g. make demo DEMO_FLAGS="--days 0.5 --speed 100ms".

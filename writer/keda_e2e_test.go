@@ -26,8 +26,9 @@ import (
 // with the real KEDA operator: prescaler writes only the ScaledObject's
 // spec.minReplicaCount, KEDA rewrites the HPA it owns (keda-hpa-<name>) to
 // that minimum, and the HPA controller scales the Deployment up to it.
-// Restore gives the user's minimum back the same way. It needs the optional
-// KEDA binary (testbed.RequireKEDA says when it is skipped).
+// Restore gives the user's minimum back the same way. It needs the KEDA
+// operator's build: `make test` fails it when that is missing, a plain
+// `go test` skips it (testbed.RequireKEDA).
 func TestKEDAOperatorE2E(t *testing.T) {
 	testbed.RequireKEDA(t)
 	env := testbed.Start(t, testbed.Options{Prometheus: testbed.PrometheusOptions{Disabled: true}})

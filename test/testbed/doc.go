@@ -87,14 +87,16 @@
 // the binary is 170 MB. BuildKEDA builds it on demand into its own cache
 // folder, $HOME/.cache/prescaler/keda-<version>_<go>_<hash>/bin, with the
 // same lock and atomic rename, and copies KEDA's CRD and RBAC manifests
-// beside it (keda-config/), so the folder is self-contained. To opt in:
-// `go run ./test/testbed/cmd/testbed build -with keda` (seconds once the Go
-// build cache is warm). Tests that need it call RequireKEDA first: it skips
-// them under -short, with PRESCALER_TESTBED_KEDA=off, or when the operator is
-// not built and a cold build would outlast the test's deadline; with
-// PRESCALER_TESTBED_KEDA=on a missing operator is built whatever the
-// deadline. A PRESCALER_TESTBED_BIN folder that also holds keda-operator
-// and keda-config/ is used as is.
+// beside it (keda-config/), so the folder is self-contained. `make
+// testbed-keda` (part of `make test`) or `go run ./test/testbed/cmd/testbed
+// build -with keda` builds it (seconds once the Go build cache is warm).
+// Tests that need it call RequireKEDA first, which goes by
+// PRESCALER_TESTBED_KEDA and never by the clock: unset, they run when the
+// operator is built and skip, naming the command that builds it, when it is
+// not; "require" (which `make test` sets) fails them when it is not built,
+// so CI cannot pass without them; "on" builds a missing operator in the
+// test; "off" skips them; -short skips them too. A PRESCALER_TESTBED_BIN
+// folder that also holds keda-operator and keda-config/ is used as is.
 //
 // # Processes
 //

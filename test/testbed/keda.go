@@ -33,10 +33,18 @@ import (
 const KEDA Component = "keda-operator"
 
 // KEDAEnv names the environment variable that says what tests needing the
-// KEDA operator do when its binary is not built yet (see RequireKEDA):
-// "off" skips them without building, "on" builds it whatever the test
-// deadline, unset builds it when the deadline allows and skips otherwise.
+// KEDA operator do (see RequireKEDA). Unset, they run when the operator is
+// built and skip when it is not; "require" fails them when it is not built
+// (make test sets it, after building the operator, so that CI can never pass
+// without them); "on" builds it first when it is missing; "off" skips them.
 const KEDAEnv = "PRESCALER_TESTBED_KEDA"
+
+// The values of KEDAEnv.
+const (
+	kedaRequire = "require"
+	kedaOn      = "on"
+	kedaOff     = "off"
+)
 
 // KEDANamespace is where the operator "runs": its service account, its RBAC
 // Role and the namespace of cluster-scoped objects' secrets
@@ -52,12 +60,6 @@ const kedaServiceAccount = "keda-operator"
 // CRDs and RBAC manifests copied out of the KEDA module at build time, so
 // that a prebuilt folder is self-contained.
 const kedaConfigDir = "keda-config"
-
-// kedaColdBuild is about how long a cold build of the operator takes on a
-// busy 2-core machine (module download included: 18 minutes measured);
-// RequireKEDA skips rather than start a build that would outlast the test's
-// deadline.
-const kedaColdBuild = 20 * time.Minute
 
 // kedaModule is the optional tools module of the KEDA operator. It is not in
 // toolModules: Build leaves it out, so the testbed's cold build does not grow
@@ -120,13 +122,23 @@ func BuildKEDA(ctx context.Context, opts BuildOptions) (BuildInfo, error) {
 	return info, nil
 }
 
-// kedaPresent reports whether BuildKEDA would return without building.
-func kedaPresent(ctx context.Context) bool {
+// kedaMissing says what BuildKEDA would have to build: nil when the
+// operator is there, else the folder it looked in and what that lacks.
+func kedaMissing(ctx context.Context) error {
 	if dir := os.Getenv(BinEnv); dir != "" && checkKEDADir(dir) == nil {
-		return true
+		return nil
 	}
 	info, _, err := planModules(ctx, BuildOptions{}, []toolModule{kedaModule})
-	return err == nil && checkKEDADir(info.Dir) == nil
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(info.Dir); err != nil {
+		return fmt.Errorf("no folder %s", info.Dir)
+	}
+	if err := checkKEDADir(info.Dir); err != nil {
+		return fmt.Errorf("%s: %w", info.Dir, err)
+	}
+	return nil
 }
 
 // checkKEDADir reports what a KEDA bin folder lacks.
@@ -185,33 +197,72 @@ func moduleDir(ctx context.Context, dir, module string) (string, error) {
 	return d, nil
 }
 
-// RequireKEDA skips t unless the KEDA operator can be had: under -short, with
-// PRESCALER_TESTBED_KEDA=off, or when it is not built and a cold build would
-// outlast the test's deadline (unless PRESCALER_TESTBED_KEDA=on). Call it
-// before Start, so a skipped test starts nothing.
+// RequireKEDA lets a test of the KEDA operator run, skips it or fails it,
+// as KEDAEnv says: unset, it runs when the operator is built and skips
+// (naming `make testbed-keda`) when not; "require" fails it when the operator
+// is not built; "on" builds it first when it is missing (under the test's
+// own deadline: give go test a -timeout of 30m for a cold build); "off" and
+// -short skip it. Call it before Start, so a skipped test starts nothing.
 func RequireKEDA(t testing.TB) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs the KEDA operator (not under -short)")
-	}
-	mode := os.Getenv(KEDAEnv)
-	switch mode {
-	case "off":
-		t.Skipf("%s=off: tests of the KEDA operator are turned off", KEDAEnv)
-	case "", "on":
-	default:
-		t.Fatalf("%s=%q: want on, off or unset", KEDAEnv, mode)
-	}
-	if mode == "on" || kedaPresent(t.Context()) {
-		return
-	}
-	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
-		if dl, ok := d.Deadline(); ok && time.Until(dl) < kedaColdBuild+10*time.Minute {
-			t.Skipf("the KEDA operator is not built and a cold build (up to 20 min on 2 busy cores) would outlast "+
-				"this test's deadline (%s left): run `go run ./test/testbed/cmd/testbed build -with keda` "+
-				"first, raise go test -timeout, or set %s=on", time.Until(dl).Round(time.Second), KEDAEnv)
+	switch verdict, why := decideKEDA(os.Getenv(KEDAEnv), testing.Short(), func() error { return kedaMissing(t.Context()) }); verdict {
+	case kedaSkip:
+		t.Skip(why)
+	case kedaFail:
+		t.Fatal(why)
+	case kedaBuild:
+		// Built here rather than by StartKEDA, whose context is the test's
+		// few minutes for the cluster, far shorter than a cold build.
+		if _, err := BuildKEDA(t.Context(), BuildOptions{Logf: t.Logf}); err != nil {
+			t.Fatalf("%s=%s: building the KEDA operator: %v", KEDAEnv, kedaOn, err)
 		}
 	}
+}
+
+// kedaVerdict is what RequireKEDA does with a test.
+type kedaVerdict int
+
+const (
+	kedaRun kedaVerdict = iota
+	kedaSkip
+	kedaFail
+	// kedaBuild: build the operator if it is missing, then run.
+	kedaBuild
+)
+
+// decideKEDA is RequireKEDA's decision, and why. mode is KEDAEnv's value;
+// missing says what the operator's folder lacks (nil: it is built), and is
+// asked only when the answer matters, since it runs the go command.
+//
+// Whether a test may skip is said by the environment, never guessed from
+// the clock: `make test` builds the operator and sets KEDAEnv=require, so a
+// missing build fails there however much time is left, while a plain `go
+// test` without it skips with the command that builds it.
+func decideKEDA(mode string, short bool, missing func() error) (kedaVerdict, string) {
+	const build = "run `make testbed-keda` (or `go run ./test/testbed/cmd/testbed build -with keda`)"
+	switch mode {
+	case "", kedaRequire, kedaOn, kedaOff:
+	default:
+		return kedaFail, fmt.Sprintf("%s=%q: want %s, %s, %s or unset", KEDAEnv, mode, kedaRequire, kedaOn, kedaOff)
+	}
+	if short {
+		return kedaSkip, "needs the KEDA operator (not under -short)"
+	}
+	switch mode {
+	case kedaOff:
+		return kedaSkip, KEDAEnv + "=off: tests of the KEDA operator are turned off"
+	case kedaOn:
+		return kedaBuild, ""
+	}
+	err := missing()
+	if err == nil {
+		return kedaRun, ""
+	}
+	if mode == kedaRequire {
+		return kedaFail, fmt.Sprintf("%s=%s, but the KEDA operator is not built (%v): %s first", KEDAEnv, kedaRequire, err, build)
+	}
+	return kedaSkip, fmt.Sprintf("the KEDA operator is not built (%v): %s, or set %s=%s to build it here "+
+		"(about 10 CPU-minutes and 1.9 GB of modules the first time)", err, build, KEDAEnv, kedaOn)
 }
 
 // StartKEDA builds the KEDA operator if needed, installs what a KEDA install

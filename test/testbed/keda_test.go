@@ -118,3 +118,42 @@ func TestReadManifestsSkipsEmptyDocuments(t *testing.T) {
 		t.Errorf("objects = %v", got)
 	}
 }
+
+// Whether a KEDA test runs, skips or fails depends on KEDAEnv, -short and
+// the build alone: under require (make test) a missing operator fails.
+func TestDecideKEDA(t *testing.T) {
+	notBuilt := errors.New("missing keda-operator")
+	for _, tc := range []struct {
+		name    string
+		mode    string
+		short   bool
+		missing error
+		want    kedaVerdict
+		// wantWhy is part of the message; askBuilt whether the build may be
+		// looked at (it runs the go command).
+		wantWhy  string
+		askBuilt bool
+	}{
+		{name: "unset, built", want: kedaRun, askBuilt: true},
+		{name: "unset, not built", missing: notBuilt, want: kedaSkip, wantWhy: "make testbed-keda", askBuilt: true},
+		{name: "require, built", mode: "require", want: kedaRun, askBuilt: true},
+		{name: "require, not built", mode: "require", missing: notBuilt, want: kedaFail,
+			wantWhy: "PRESCALER_TESTBED_KEDA=require, but the KEDA operator is not built (missing keda-operator): run `make testbed-keda`", askBuilt: true},
+		{name: "require under -short", mode: "require", short: true, missing: notBuilt, want: kedaSkip, wantWhy: "-short"},
+		{name: "on, not built", mode: "on", missing: notBuilt, want: kedaBuild},
+		{name: "off, built", mode: "off", want: kedaSkip, wantWhy: "PRESCALER_TESTBED_KEDA=off"},
+		{name: "unknown value", mode: "yes", want: kedaFail, wantWhy: `PRESCALER_TESTBED_KEDA="yes": want require, on, off or unset`},
+		{name: "unknown value under -short", mode: "1", short: true, want: kedaFail, wantWhy: `PRESCALER_TESTBED_KEDA="1"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			asked := false
+			got, why := decideKEDA(tc.mode, tc.short, func() error { asked = true; return tc.missing })
+			if got != tc.want || !strings.Contains(why, tc.wantWhy) {
+				t.Errorf("verdict %d (%q), want %d with %q", got, why, tc.want, tc.wantWhy)
+			}
+			if asked && !tc.askBuilt {
+				t.Error("looked at the build, which cannot change the verdict")
+			}
+		})
+	}
+}
