@@ -576,8 +576,7 @@ func (s *simulation) result() PolicyResult {
 		h := s.spec.headroom
 		r.Headroom = &h
 	}
-	for _, reason := range []scaler.Reason{scaler.ReasonForecast, scaler.ReasonUserMin, scaler.ReasonMaxReplicas,
-		scaler.ReasonGPUCapacity, scaler.ReasonRampLimit, scaler.ReasonScaleDownGuard, scaler.ReasonFallback} {
+	for _, reason := range scaler.Reasons() {
 		if n := s.reasons[reason]; n > 0 {
 			r.Reasons = append(r.Reasons, Reason{Reason: string(reason), Minutes: n})
 		}

@@ -18,8 +18,7 @@ const (
 
 // reasons lists every decision reason, so the reason gauge is 1 for the
 // current one and 0 for the others (and a dashboard can count them).
-var reasons = []scaler.Reason{scaler.ReasonForecast, scaler.ReasonUserMin, scaler.ReasonMaxReplicas,
-	scaler.ReasonGPUCapacity, scaler.ReasonRampLimit, scaler.ReasonScaleDownGuard, scaler.ReasonFallback, scaler.ReasonDemoted}
+var reasons = scaler.Reasons()
 
 // Metrics are the daemon's own series, on a registry the caller passes in.
 type Metrics struct {

@@ -20,6 +20,9 @@ const (
 	ReasonMaxReplicas Reason = "max_replicas"
 	// ReasonGPUCapacity: the free GPUs cannot schedule what the forecast asks for.
 	ReasonGPUCapacity Reason = "gpu_capacity"
+	// ReasonPoolLimit: the free GPUs plus what the node autoscaler's pools
+	// may still add (their limits) cannot hold what the forecast asks for.
+	ReasonPoolLimit Reason = "pool_limit"
 	// ReasonRampLimit: the raise was capped by the per-decision raise limit.
 	ReasonRampLimit Reason = "ramp_limit"
 	// ReasonScaleDownGuard: the floor comes down more slowly than the forecast,
@@ -31,6 +34,13 @@ const (
 	// reactive, its floor the user's own minReplicas.
 	ReasonDemoted Reason = "demoted"
 )
+
+// Reasons lists every reason, from the forecast to each bound, so that a
+// metric can export one series per reason.
+func Reasons() []Reason {
+	return []Reason{ReasonForecast, ReasonUserMin, ReasonMaxReplicas, ReasonGPUCapacity, ReasonPoolLimit,
+		ReasonRampLimit, ReasonScaleDownGuard, ReasonFallback, ReasonDemoted}
+}
 
 // Step is the forecast of demand for one future step, in requests per step.
 type Step struct {
@@ -76,6 +86,19 @@ type Inputs struct {
 	// run now (its scheduled pods plus what the free GPUs can hold); negative
 	// when unknown.
 	CapacityReplicas int32
+	// ProvisionableReplicas is how many more replicas the node autoscaler's
+	// pools may still add nodes for (their limits less what they hold); 0
+	// for a fixed pool of nodes.
+	ProvisionableReplicas int32
+	// NodeLead is how long a new node takes to be Ready; 0 for a fixed pool.
+	// Replicas beyond what the nodes hold now are asked for NodeLead + Lead
+	// ahead of the demand they serve, so the node autoscaler starts their
+	// nodes in time.
+	NodeLead time.Duration
+	// Placeholders asks for those replicas as placeholder pods (preemptible,
+	// holding the GPUs) instead of raising the floor early: the nodes come
+	// up ahead, and the real pods, asked for one Lead ahead, take their place.
+	Placeholders bool
 
 	// MaxStepDownPercent bounds how much the floor drops in one decision
 	// (at least one replica); 0 means no bound.
@@ -121,6 +144,12 @@ type Decision struct {
 	// lead time and the guard window needs fewer replicas than run now: the
 	// behavior's scale-down stabilization is cut to the lead time.
 	TroughDue bool
+	// NodesDue reports that the forecast over NodeLead + Lead needs more
+	// replicas than the nodes hold now: new nodes are due.
+	NodesDue bool
+	// Placeholders is, with Inputs.Placeholders, how many placeholder pods
+	// to keep so that those nodes come up in time.
+	Placeholders int32
 }
 
 // Decide computes the floor and behavior for one target (see the package
@@ -138,9 +167,17 @@ func Decide(in Inputs) Decision {
 	holdPeak := in.peakPerMinute(hold)
 	raiseTo := in.replicasFor(raisePeak)
 	holdAt := in.replicasFor(holdPeak)
+	nodesTo, nodesPeak := in.nodesNeed()
 
 	d := Decision{Needed: raiseTo, PeakDemand: raisePeak, Reason: ReasonForecast}
 	d.RampDue = raiseTo > in.CurrentReplicas
+	if d.NodesDue = nodesTo > in.CapacityReplicas && nodesTo > raiseTo; d.NodesDue && !in.Placeholders {
+		// Replicas the nodes cannot hold now are asked for NodeLead
+		// earlier: their pods stay Pending until the nodes they call for
+		// are Ready, then start.
+		raiseTo, raisePeak = nodesTo, nodesPeak
+		d.Needed, d.PeakDemand = raiseTo, raisePeak
+	}
 	current := max(in.CurrentFloor, in.UserMinReplicas)
 	switch {
 	case raiseTo >= current:
@@ -152,15 +189,49 @@ func Decide(in Inputs) Decision {
 		d.lower(in, current, holdAt, holdPeak)
 	}
 	d.applyBounds(in)
+	if d.NodesDue && in.Placeholders {
+		d.Placeholders = in.placeholders(d.Floor, nodesTo)
+	}
 	d.Behavior = in.behavior(&d, raise, hold)
 	if d.Message == "" {
+		window := in.Lead
+		if d.NodesDue && !in.Placeholders {
+			window = in.NodeLead + in.Lead
+		}
 		d.Message = fmt.Sprintf("forecast %.0f req/min over the next %s needs %d replicas of %.0f req/min",
-			raisePeak, in.Lead, raiseTo, in.ReplicaCapacity)
+			raisePeak, window, raiseTo, in.ReplicaCapacity)
 		if drain := in.drainPerMinute(); drain > 0 {
 			d.Message += fmt.Sprintf(" (%.0f of them drain a backlog of %.0f requests)", drain, in.Backlog)
 		}
+		if d.NodesDue {
+			d.Message += fmt.Sprintf("; the nodes hold %d, new nodes take %s", in.CapacityReplicas, in.NodeLead)
+		}
+	}
+	if d.Placeholders > 0 {
+		d.Message += fmt.Sprintf("; %d placeholder pods bring the nodes up ahead", d.Placeholders)
 	}
 	return d
+}
+
+// nodesNeed is, where new nodes take time (NodeLead > 0) and what the
+// nodes hold now is known, the replicas the forecast asks for over the
+// window that also covers a node's start (Elapsed + NodeLead + Lead), and
+// the demand that sized it; 0 otherwise.
+func (in Inputs) nodesNeed() (int32, float64) {
+	if in.NodeLead <= 0 || in.CapacityReplicas < 0 {
+		return 0, 0
+	}
+	peak := in.peakPerMinute(in.nodeSteps()) + in.drainPerMinute()
+	return in.replicasFor(peak), peak
+}
+
+// placeholders is how many placeholder pods make the node autoscaler hold
+// nodesTo replicas in time: the gap between nodesTo and the replicas that
+// run or are asked for (floor), within what the pools may add.
+func (in Inputs) placeholders(floor, nodesTo int32) int32 {
+	limit := in.CapacityReplicas + max(in.ProvisionableReplicas, 0)
+	running := max(floor, in.CurrentReplicas)
+	return max(0, min(nodesTo, limit)-running)
 }
 
 // lower brings the floor down towards what covers the forecast over the lead
@@ -185,7 +256,12 @@ func (d *Decision) lower(in Inputs, current, holdAt int32, holdPeak float64) {
 // minimum, which prescaler never undercuts (if the user's minimum exceeds the
 // capacity, that is the user's choice, not prescaler's).
 func (d *Decision) applyBounds(in Inputs) {
-	if in.CapacityReplicas >= 0 && d.Floor > in.CapacityReplicas {
+	switch limit := in.CapacityReplicas + max(in.ProvisionableReplicas, 0); {
+	case in.CapacityReplicas < 0 || d.Floor <= limit:
+	case in.ProvisionableReplicas > 0:
+		d.bound(limit, ReasonPoolLimit, "the nodes hold %d replicas and the node pools' limits allow %d more, the forecast asks for %d",
+			in.CapacityReplicas, in.ProvisionableReplicas, d.Needed)
+	default:
 		d.bound(in.CapacityReplicas, ReasonGPUCapacity, "free GPUs can run %d replicas, the forecast asks for %d", in.CapacityReplicas, d.Needed)
 	}
 	if in.MaxReplicas > 0 && d.Floor > in.MaxReplicas {
@@ -229,9 +305,14 @@ func (in Inputs) validate() error {
 		return fmt.Errorf("replica capacity %v must be a positive number", in.ReplicaCapacity)
 	case in.Lead < 0 || in.Guard < 0 || in.Elapsed < 0:
 		return fmt.Errorf("lead %s, guard %s and elapsed %s must not be negative", in.Lead, in.Guard, in.Elapsed)
+	case in.NodeLead < 0:
+		return fmt.Errorf("node lead %s must not be negative", in.NodeLead)
 	case len(in.Forecast) < in.holdSteps():
 		return fmt.Errorf("forecast covers %d steps, %s elapsed plus lead %s plus guard %s need %d",
 			len(in.Forecast), in.Elapsed, in.Lead, in.Guard, in.holdSteps())
+	case in.NodeLead > 0 && len(in.Forecast) < in.nodeSteps():
+		return fmt.Errorf("forecast covers %d steps, %s elapsed plus node lead %s plus lead %s need %d",
+			len(in.Forecast), in.Elapsed, in.NodeLead, in.Lead, in.nodeSteps())
 	}
 	for i, s := range in.Forecast {
 		if math.IsNaN(s.Upper) || math.IsInf(s.Upper, 0) || s.Upper < 0 {
@@ -259,15 +340,26 @@ func (in Inputs) raiseSteps() int { return stepsThrough(in.Elapsed+in.Lead, in.S
 // down: through the lead time and the guard window after it.
 func (in Inputs) holdSteps() int { return stepsThrough(in.Elapsed+in.Lead+in.Guard, in.StepLength) }
 
+// nodeSteps is how many forecast steps the replicas that need a new node
+// must cover: through the node's start and the pod's after it.
+func (in Inputs) nodeSteps() int { return stepsThrough(in.Elapsed+in.NodeLead+in.Lead, in.StepLength) }
+
 // stepsThrough is the number of steps from the origin through the one that
 // holds the instant d after it.
 func stepsThrough(d, step time.Duration) int { return int(d/step) + 1 }
 
-// ForecastSteps is how many forecast steps Decide reads: through the lead
-// time and the guard window, counted from the origin of a forecast made
-// elapsed ago.
+// ForecastSteps is how many forecast steps Decide reads for a fixed pool of
+// nodes: through the lead time and the guard window, counted from the
+// origin of a forecast made elapsed ago.
 func ForecastSteps(step, elapsed, lead, guard time.Duration) int {
-	return stepsThrough(elapsed+lead+guard, step)
+	return ForecastStepsWithNodes(step, elapsed, lead, guard, 0)
+}
+
+// ForecastStepsWithNodes is ForecastSteps where new nodes take nodeLead to
+// be Ready: the forecast also runs through a node's start and the lead time
+// after it.
+func ForecastStepsWithNodes(step, elapsed, lead, guard, nodeLead time.Duration) int {
+	return stepsThrough(elapsed+lead+max(guard, nodeLead), step)
 }
 
 // peakPerMinute is the demand quantile of the peak over the first n steps
