@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prescaler/prescaler/config"
 )
 
 // matrixStream writes a query_range answer of series series of points
@@ -97,7 +99,15 @@ func TestManySeriesRefusedWhileStreaming(t *testing.T) {
 func TestResponseBodyIsCapped(t *testing.T) {
 	srv, written := streamingServer(t, 1, 0, true)
 	start := mustTime(t, "2025-03-03T00:00:00Z")
-	_, err := sourceFor(t, srv.URL).Range(context.Background(), "sum(rate(requests_total[1m]))", start, start.Add(time.Hour), time.Minute)
+	// Decoding 16 MiB of JSON takes seconds under the race detector on a
+	// loaded machine: the query timeout must not end the read before the cap.
+	cfg := promConfig(srv.URL)
+	cfg.Timeout = config.Duration(2 * time.Minute)
+	src, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = src.Range(context.Background(), "sum(rate(requests_total[1m]))", start, start.Add(time.Hour), time.Minute)
 	var tooLarge *ResponseTooLargeError
 	if !errors.As(err, &tooLarge) || !strings.Contains(err.Error(), "exceeds 16 MiB") {
 		t.Fatalf("err = %v, want a *ResponseTooLargeError", err)
