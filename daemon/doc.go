@@ -1,7 +1,8 @@
 // Package daemon is prescaler's control loop: every interval, for every
-// configured target, it reads the object the floor goes to, feeds the
-// forecaster the demand steps completed since the last loop, measures the
-// lead time and the schedulable capacity, asks scaler.Decide for the floor
+// configured target, it reads the object the floor goes to, measures the
+// lead time (sizing the forecaster's interval calibration and the demotion
+// scoring for it), feeds the forecaster the demand steps completed since the
+// last loop, reads the schedulable capacity, asks scaler.Decide for the floor
 // and behavior, and writes them (or, in shadow mode, only exports what it
 // would write).
 //

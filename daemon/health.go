@@ -32,6 +32,9 @@ type health struct {
 	short   *flagWindow
 	policy  scaler.DemotionPolicy
 	demoted bool
+	// sizing is the lead time the scorer and the forecaster's calibration
+	// are sized for (see sizeForLead).
+	sizing leadSizing
 }
 
 func newHealth(cfg config.Target) (*health, error) {
@@ -39,10 +42,8 @@ func newHealth(cfg config.Target) (*health, error) {
 	if err != nil {
 		return nil, err
 	}
-	step := time.Duration(cfg.Forecast.Step)
-	window := max(1, int(time.Duration(cfg.Demotion.Window)/step))
-	horizon := max(1, int(math.Ceil(float64(cfg.ConfiguredLead())/float64(step))))
-	tracker, err := predictor.NewErrorTracker(horizon, window)
+	window := demotionWindow(cfg)
+	tracker, err := newScorer(cfg, cfg.ConfiguredLead())
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +51,24 @@ func newHealth(cfg config.Target) (*health, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &health{learner: learner, errors: tracker, short: newFlagWindow(window), policy: policy}, nil
+	return &health{learner: learner, errors: tracker, short: newFlagWindow(window), policy: policy,
+		sizing: leadSizing{lead: cfg.ConfiguredLead()}}, nil
+}
+
+// demotionWindow is demotion.window in forecast steps.
+func demotionWindow(cfg config.Target) int {
+	return max(1, int(time.Duration(cfg.Demotion.Window)/time.Duration(cfg.Forecast.Step)))
+}
+
+// newScorer scores, over the demotion window, the forecast made one lead
+// time before each step: ⌈lead / step⌉ steps earlier, at least one.
+func newScorer(cfg config.Target, lead time.Duration) (*predictor.ErrorTracker, error) {
+	return predictor.NewErrorTracker(leadSteps(lead, time.Duration(cfg.Forecast.Step)), demotionWindow(cfg))
+}
+
+// leadSteps is a lead time in whole forecast steps, rounded up, at least one.
+func leadSteps(lead, step time.Duration) int {
+	return max(1, int(math.Ceil(float64(lead)/float64(step))))
 }
 
 func newLearner(cfg config.Target) (*scaler.CapacityLearner, error) {
@@ -77,6 +95,98 @@ func newPolicy(cfg config.Target, window int) (scaler.DemotionPolicy, error) {
 	return p, p.Validate()
 }
 
+// leadSizing is the lead time a target's demotion scorer and forecaster
+// calibration are sized for.
+type leadSizing struct {
+	// lead is the configured lead time, or the default until start-up
+	// times are measured, then the measured one they were last sized for.
+	lead     time.Duration
+	measured bool
+	// latest is the newest measured lead time (0: none yet).
+	latest time.Duration
+	// retryAt is the forecaster's step count from which a recalibration
+	// whose fit failed is tried again (0: none failed).
+	retryAt int
+}
+
+// Sizing is what a target's lead time sized, as of the end of a loop.
+type Sizing struct {
+	// Lead is the lead time the demotion scorer and the forecaster's
+	// interval calibration are sized for (see sizeForLead).
+	Lead time.Duration
+	// CalibrationSteps is the longest horizon, in steps, for which the
+	// model's intervals are calibrated (0 before the first fit).
+	CalibrationSteps int
+	// ScoringSteps is how many steps before each step the forecast the
+	// demotion scorer scores was made.
+	ScoringSteps int
+}
+
+// sizeForLead sizes the demotion scorer and the forecaster's interval
+// calibration for a measured lead time, before the loop's demand reaches
+// them. Both count the lead in whole forecast steps, so they are sized
+// again on the first measurement and afterwards only when the measurement
+// moves by more than one step from the lead they are sized for: a smaller
+// move changes each by at most one step, while every resize costs a full
+// fit and restarts the scorer's record, and the p90 of six hours of pod
+// starts moves by seconds as pods come and go. The calibration reaches one
+// step past the sized lead (calibrationLead), so no lead inside that band
+// reads an interval extrapolated past the calibrated horizon. A configured
+// lead time is never measured: its sizes stay those newTarget gave.
+func (t *target) sizeForLead(lead time.Duration, measured bool, out *Outcome) {
+	s, step := &t.health.sizing, time.Duration(t.cfg.Forecast.Step)
+	if measured && (!s.measured || (lead-s.lead).Abs() > step) {
+		tracker, err := newScorer(t.cfg, lead)
+		if err != nil {
+			out.Errs = append(out.Errs, fmt.Errorf("demotion: scorer for the measured lead %s: %w", lead, err))
+			return
+		}
+		// The record so far scored forecasts made another distance ahead:
+		// it restarts, and the demotion state holds until half the window
+		// is scored again (scaler.DemotionPolicy.MinScored).
+		t.health.errors = tracker
+		*s = leadSizing{lead: lead, measured: true, latest: s.latest}
+	}
+	t.recalibrate(out)
+}
+
+// calibrationLead is the lead the forecaster's intervals are calibrated for
+// when the lead time is measured: the sized lead plus the one-step band
+// within which the measurement may move without a resize.
+func calibrationLead(sized, step time.Duration) time.Duration { return sized + step }
+
+// recalibrate refits the forecaster with its intervals calibrated for the
+// measured lead when they are not yet. A fit that fails keeps the model in
+// hand, as a failed refit does, and is tried again one forecast.refit later.
+func (t *target) recalibrate(out *Outcome) {
+	s, step := &t.health.sizing, time.Duration(t.cfg.Forecast.Step)
+	want := calibrationLead(s.lead, step)
+	seen := t.plan.Rolling().Seen()
+	if !s.measured || t.plan.Settings().Lead == want || seen < s.retryAt {
+		return
+	}
+	fitted, err := t.plan.Recalibrate(want)
+	if err != nil {
+		s.retryAt = seen + max(1, int(time.Duration(t.cfg.Forecast.Refit)/step))
+		out.RefitFailures++
+		out.Errs = append(out.Errs, fmt.Errorf("forecast: calibrating the intervals for the measured lead %s failed, the model in hand is kept: %w", s.lead, err))
+		return
+	}
+	s.retryAt = 0
+	if fitted {
+		out.Fits++
+	}
+}
+
+// sizing reports the sizes in force.
+func (t *target) sizing() Sizing {
+	sz := Sizing{Lead: t.health.sizing.lead, ScoringSteps: t.health.errors.Horizon()}
+	if m := t.plan.Model(); m != nil {
+		sz.CalibrationSteps = m.Horizon()
+	}
+	return sz
+}
+
 // reconfigure prepares a new config for a target whose forecaster is kept:
 // the learned capacity and the forecast's record survive unless what they
 // measure changed. Nothing changes until commit is called.
@@ -89,11 +199,11 @@ func (t *target) reconfigure(cfg config.Target) (commit func(), err error) {
 		}
 	}
 	if old.Demotion.Window != cfg.Demotion.Window {
-		fresh, err := newHealth(cfg)
+		tracker, err := newScorer(cfg, h.sizing.lead)
 		if err != nil {
 			return nil, err
 		}
-		h.errors, h.short, h.demoted = fresh.errors, fresh.short, false
+		h.errors, h.short, h.demoted = tracker, newFlagWindow(demotionWindow(cfg)), false
 	}
 	if h.policy, err = newPolicy(cfg, h.short.size()); err != nil {
 		return nil, err

@@ -31,6 +31,9 @@ type Outcome struct {
 	// Skipped names why nothing was decided: "disabled", "opted_out".
 	Skipped  string
 	LeadTime time.Duration
+	// Sizing is what the lead time sized: the demotion scorer and the
+	// forecaster's interval calibration.
+	Sizing Sizing
 	// Capacity is the replicas the cluster can run; -1 when unknown.
 	Capacity int32
 	// Forecast is the demand forecast the decision read.
@@ -156,12 +159,16 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	}
 	t.restored = false
 	out.Replicas = state.CurrentReplicas
+	// The lead time comes first: the demand fed below is scored, and a
+	// first fit calibrated, for it.
+	lead, measured := t.leadTime(ctx, src.startup, &out)
+	out.LeadTime = lead
+	t.sizeForLead(lead, measured, &out)
 	var newSteps int
 	out.DataFresh, newSteps = t.feed(ctx, src.demand, now, src.lag, &out)
 	out.Demand = t.lastDemand
 	t.observeServing(ctx, src.signals, state, newSteps, now, &out)
 	t.judge(ctx, src.scale, &out)
-	out.LeadTime = t.leadTime(ctx, src.startup, &out)
 	out.Capacity = t.capacity(ctx, src.capacity, state, &out)
 	out.ReplicaCapacity, out.CapacityLearned = t.replicaCapacity()
 	sit := t.situation(state, out)
@@ -176,6 +183,7 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	plan := t.plan.Plan(sit)
 	out.Decision, out.Forecast = plan.Decision, plan.Forecast
 	out.LeadForecast = t.plan.LeadForecast(out.LeadTime, t.cfg.Forecast.Interval)
+	out.Sizing = t.sizing()
 	if t.cfg.Mode == config.ModeShadow {
 		out.Shadow = true
 		t.countShadow(now, state, newSteps, &out)
@@ -256,19 +264,27 @@ func (t *target) observe(v float64, out *Outcome) {
 	}
 }
 
-// leadTime is the configured lead time, or the measured start-up p90.
-func (t *target) leadTime(ctx context.Context, startup StartupSource, out *Outcome) time.Duration {
+// leadTime is the configured lead time, or the start-up p90 measured now
+// (measured true). Until a first measurement it is the default; when the
+// window later holds too few pod starts, or cannot be read, the last
+// measurement holds: a Deployment that created no pod for hours still
+// starts them as slowly as it did.
+func (t *target) leadTime(ctx context.Context, startup StartupSource, out *Outcome) (lead time.Duration, measured bool) {
 	if !t.cfg.LeadTime.Auto {
-		return t.cfg.LeadTime.Duration
+		return t.cfg.LeadTime.Duration, false
 	}
 	d, ok, err := startup.StartupP90(ctx, &t.cfg)
 	if err != nil {
 		out.Errs = append(out.Errs, fmt.Errorf("start-up time: %w", err))
 	}
-	if err != nil || !ok || d <= 0 {
-		return config.DefaultLeadTime
+	if err == nil && ok && d > 0 {
+		t.health.sizing.latest = d
+		return d, true
 	}
-	return d
+	if last := t.health.sizing.latest; last > 0 {
+		return last, false
+	}
+	return config.DefaultLeadTime, false
 }
 
 // capacity is how many replicas can run. When it cannot be read, prescaler

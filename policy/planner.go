@@ -28,9 +28,9 @@ type Settings struct {
 	History, Refit time.Duration
 	RefitPhase     int
 	// Lead is the lead time the forecast's intervals are calibrated for
-	// (the configured start-up time, or the default until it is measured).
-	// A decision may cover a longer lead: the intervals then widen by
-	// extrapolation.
+	// (the configured start-up time, or the default until it is measured;
+	// Recalibrate changes it). A decision may cover a longer lead: the
+	// intervals then widen by extrapolation.
 	Lead time.Duration
 	// Guard is the scale-down guard window after the lead time.
 	Guard time.Duration
@@ -102,6 +102,35 @@ func New(s Settings) (*Planner, error) {
 
 // Settings returns the settings the Planner was built with.
 func (p *Planner) Settings() Settings { return p.set }
+
+// Recalibrate rebuilds the forecaster with its intervals calibrated for a
+// new lead time and refits it at once on the history it holds. A model's
+// calibration is fixed when it is fitted, for the horizons up to
+// scaler.ForecastSteps(step, step, lead, guard); a decision that reads past
+// them gets intervals extrapolated by √(h/H), not calibrated ones. The
+// refit is a scheduled refit brought forward: the same trailing window and
+// the same fit, after which the refits follow Settings.RefitPhase as after
+// a first fit. Values refused as implausible are handed over as missing, so
+// a later refit no longer judges them again. When the fit fails the Planner
+// is left as it was and the error says why. fitted reports whether a model
+// was fitted (false while the history is shorter than a fit needs).
+func (p *Planner) Recalibrate(lead time.Duration) (fitted bool, err error) {
+	set := p.set
+	set.Lead = lead
+	next, err := New(set)
+	if err != nil {
+		return false, err
+	}
+	for _, v := range p.roll.History() {
+		f, _ := next.roll.Observe(v)
+		fitted = fitted || f
+	}
+	if p.roll.Model() != nil && next.roll.Model() == nil {
+		return false, fmt.Errorf("refit for lead %s: %w", lead, next.roll.LastError)
+	}
+	*p = *next
+	return fitted, nil
+}
 
 // Observe feeds the demand of the next step (NaN: missing).
 func (p *Planner) Observe(v float64) (fitted bool, err error) { return p.roll.Observe(v) }
