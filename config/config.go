@@ -100,6 +100,9 @@ type Target struct {
 	ScaleDown               ScaleDown `yaml:"scaleDown"`
 	Demotion                Demotion  `yaml:"demotion"`
 	Tuning                  Tuning    `yaml:"tuning"`
+	// Nodes says how the target's nodes are added and whether the floor
+	// asks for them ahead of a forecast peak.
+	Nodes Nodes `yaml:"nodes"`
 }
 
 // Tuning configures the replay that chooses a target's headroom for
@@ -279,5 +282,6 @@ func DefaultTarget() Target {
 		Demotion: Demotion{Enabled: true, Window: Duration(3 * time.Hour), ErrorAbove: 0.5, RecoverBelow: 0.3,
 			ShortAbove: 0.2},
 		Tuning: Tuning{Every: Duration(day), HPATargetUtilization: 0.7, HPAQueueTarget: 5},
+		Nodes:  defaultNodes(),
 	}
 }

@@ -215,6 +215,7 @@ func (t *Target) validate(r *report, path string) {
 	t.ScaleDown.validate(r, path+".scaleDown")
 	t.validateDemotion(r, path+".demotion")
 	t.validateTuning(r, path)
+	t.Nodes.validate(r, path+".nodes")
 }
 
 // validateTuning checks the overload budget and its replay: the history

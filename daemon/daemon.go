@@ -50,6 +50,8 @@ type Daemon struct {
 	leaving  []config.Target
 	sweepDue bool
 	sweeper  Sweeper
+	// placeholders keeps and sweeps placeholder pods (nil: none allowed).
+	placeholders PlaceholderSink
 }
 
 // Options wires a Daemon.
@@ -72,6 +74,12 @@ type Options struct {
 	// Sweeper lists and gives back the objects prescaler wrote to; nil:
 	// only the objects of targets leaving a running config are given back.
 	Sweeper Sweeper
+	// Nodes reads what node autoscalers may still add; nil: every target
+	// is on a fixed pool of nodes.
+	Nodes NodeSource
+	// Placeholders keeps placeholder pods; nil: a config enabling
+	// nodes.placeholders is refused.
+	Placeholders PlaceholderSink
 }
 
 // tuneQueueSize bounds the replays waiting for the worker; a target whose
@@ -86,8 +94,9 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	d := &Daemon{src: sources{demand: o.Demand, capacity: o.Capacity, startup: o.Startup, scale: o.Scaler, signals: o.Signals, lag: o.Lag},
-		metrics: o.Metrics, log: o.Log, targets: map[string]*target{}, tuner: o.Tuner, sweeper: o.Sweeper}
+	d := &Daemon{src: sources{demand: o.Demand, capacity: o.Capacity, startup: o.Startup, scale: o.Scaler, signals: o.Signals,
+		nodes: o.Nodes, placeholders: o.Placeholders, lag: o.Lag},
+		metrics: o.Metrics, log: o.Log, targets: map[string]*target{}, tuner: o.Tuner, sweeper: o.Sweeper, placeholders: o.Placeholders}
 	if o.Tuner != nil {
 		d.tuneQueue = make(chan tuneJob, tuneQueueSize)
 		d.src.tunes = d.tuneQueue
@@ -108,6 +117,9 @@ func (d *Daemon) Update(ctx context.Context, cfg *config.Config) error {
 	defer d.loop.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.checkPlaceholders(cfg); err != nil {
+		return err
+	}
 	next := make(map[string]*target, len(cfg.Targets))
 	var commits []func()
 	var errs []error

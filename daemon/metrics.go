@@ -57,6 +57,10 @@ type Metrics struct {
 
 	released *prometheus.CounterVec
 
+	nodeLead, provisionable, placeholderPods *prometheus.GaugeVec
+	placeholderGPUSeconds                    *prometheus.CounterVec
+	placeholdersRemoved                      prometheus.Counter
+
 	shadowOverloaded, shadowCovered, shadowExtra *prometheus.CounterVec
 }
 
@@ -131,6 +135,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Shadow mode: replica-seconds the floor prescaler would have written (one lead time earlier) adds above the replicas that ran: what it would have cost.", labelTarget),
 		released: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "released_objects_total",
 			Help: "Objects carrying prescaler's annotations that no active target writes to, given their user's values back by the sweep, by why."}, []string{"why"}),
+		nodeLead: gauge("node_lead_time_seconds",
+			"The node lead time the decision used: how long a new node takes to be Ready (0: a fixed pool of nodes).", labelTarget),
+		provisionable: gauge("provisionable_replicas",
+			"Replicas beyond what the nodes hold now that the node pools may still add nodes for, as the decision used it (0: a fixed pool).", labelTarget),
+		placeholderPods: gauge("placeholder_pods",
+			"The placeholder pods the last decision keeps, so that new nodes come up ahead of the forecast (nodes.placeholders).", labelTarget),
+		placeholderGPUSeconds: counter("placeholder_gpu_seconds_total",
+			"GPU-seconds the placeholder pods asked for: their count times the GPUs of one replica, over the time they were kept.", labelTarget),
+		placeholdersRemoved: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "prescaler", Name: "placeholders_removed_total",
+			Help: "Placeholder Deployments removed by the sweep because no active target keeps them."}),
 		loopDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "prescaler", Name: "loop_duration_seconds",
 			Help: "Duration of one control loop over every target.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
 	}
@@ -138,7 +152,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.errors, m.writeErrors, m.invalidSteps, m.refitFails, m.loopDuration, m.demand, m.capacityPer, m.capacityLearned, m.forecastError,
 		m.shortShare, m.sloBreach, m.shortTotal, m.demoted, m.demotions, m.conflicts, m.replicas, m.readyReplicas,
 		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice, m.tuneDuration, m.released,
-		m.shadowOverloaded, m.shadowCovered, m.shadowExtra)
+		m.shadowOverloaded, m.shadowCovered, m.shadowExtra,
+		m.nodeLead, m.provisionable, m.placeholderPods, m.placeholderGPUSeconds, m.placeholdersRemoved)
 	for _, why := range []string{whyNotConfigured, whyShadow} {
 		m.released.WithLabelValues(why)
 	}
@@ -173,6 +188,7 @@ func (m *Metrics) record(o Outcome) {
 		m.reason.WithLabelValues(t, string(r)).Set(v)
 	}
 	m.leadTime.WithLabelValues(t).Set(o.LeadTime.Seconds())
+	m.recordNodes(o)
 	m.capacity.WithLabelValues(t).Set(float64(o.Capacity))
 	fresh := 0.0
 	if o.DataFresh {
@@ -187,6 +203,16 @@ func (m *Metrics) record(o Outcome) {
 		m.forecast.WithLabelValues(t, "lower_lead").Set(o.LeadForecast.Lower * perMinute)
 		m.forecast.WithLabelValues(t, "upper_lead").Set(o.LeadForecast.Upper * perMinute)
 	}
+}
+
+// recordNodes exports what the decision knew of the target's nodes and the
+// placeholders it keeps.
+func (m *Metrics) recordNodes(o Outcome) {
+	t := o.Target
+	m.nodeLead.WithLabelValues(t).Set(o.Nodes.Lead.Seconds())
+	m.provisionable.WithLabelValues(t).Set(float64(o.Nodes.Provisionable))
+	m.placeholderPods.WithLabelValues(t).Set(float64(o.Placeholders))
+	m.placeholderGPUSeconds.WithLabelValues(t).Add(o.PlaceholderGPUSeconds)
 }
 
 // recordDemand counts the demand steps the forecaster could not use and
@@ -222,7 +248,7 @@ func (m *Metrics) recordShadow(o Outcome) {
 
 func (m *Metrics) forgetDecision(target string) {
 	match := prometheus.Labels{labelTarget: target}
-	for _, v := range []*prometheus.GaugeVec{m.floor, m.wouldWrite, m.needed, m.reason, m.forecast} {
+	for _, v := range []*prometheus.GaugeVec{m.floor, m.wouldWrite, m.needed, m.reason, m.forecast, m.placeholderPods} {
 		v.DeletePartialMatch(match)
 	}
 }
@@ -287,11 +313,11 @@ func (m *Metrics) forget(target string) {
 	match := prometheus.Labels{labelTarget: target}
 	for _, v := range []*prometheus.GaugeVec{m.forecast, m.floor, m.wouldWrite, m.needed, m.reason, m.leadTime, m.capacity,
 		m.dataFresh, m.replicas, m.readyReplicas, m.demand, m.capacityPer, m.capacityLearned, m.forecastError, m.shortShare, m.sloBreach, m.demoted,
-		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice} {
+		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice, m.nodeLead, m.provisionable, m.placeholderPods} {
 		v.DeletePartialMatch(match)
 	}
 	for _, v := range []*prometheus.CounterVec{m.errors, m.writeErrors, m.invalidSteps, m.refitFails, m.shortTotal, m.demotions, m.conflicts,
-		m.shadowOverloaded, m.shadowCovered, m.shadowExtra} {
+		m.shadowOverloaded, m.shadowCovered, m.shadowExtra, m.placeholderGPUSeconds} {
 		v.DeletePartialMatch(match)
 	}
 }

@@ -45,8 +45,19 @@ func (d *Daemon) sweep(ctx context.Context) {
 	d.mu.Lock()
 	due, sw := d.sweepDue, d.sweeper
 	active, shadow := d.activeObjects()
+	keep := d.placeholderTargets()
 	d.mu.Unlock()
-	if !due || sw == nil {
+	if !due {
+		return
+	}
+	if err := d.sweepPlaceholders(ctx, keep); err != nil {
+		d.log.Error("removing placeholders no target keeps failed; the sweep runs again next loop", "err", err)
+		return
+	}
+	if sw == nil {
+		d.mu.Lock()
+		d.sweepDue = false
+		d.mu.Unlock()
 		return
 	}
 	managed, err := sw.Managed(ctx)

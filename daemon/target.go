@@ -83,6 +83,13 @@ type Outcome struct {
 	Headroom       policy.Headroom
 	Tuned          *TuneResult
 	OverloadBudget time.Duration
+	// Nodes is what the decision knew of the target's nodes.
+	Nodes NodeState
+	// Placeholders is the placeholder pods kept after this loop, and
+	// PlaceholderGPUSeconds the GPU-seconds those kept since the last loop
+	// asked for.
+	Placeholders          int32
+	PlaceholderGPUSeconds float64
 }
 
 // stepMinutes converts per-step demand to per-minute.
@@ -107,6 +114,15 @@ type target struct {
 	refused refusedReport
 	// shadow is the counterfactual ledger of a shadow target.
 	shadow shadowLedger
+	// lastNodeLead is the last measured node lead time (0: none yet).
+	lastNodeLead time.Duration
+	// placeholders is the placeholder pods last kept (placeholdersKept:
+	// and written successfully), placeholdersSince when that began, and
+	// placeholderGPUs the GPUs one of them holds.
+	placeholders      int32
+	placeholdersKept  bool
+	placeholdersSince time.Time
+	placeholderGPUs   int64
 }
 
 func newTarget(cfg config.Target) (*target, error) {
@@ -128,7 +144,11 @@ type sources struct {
 	startup  StartupSource
 	scale    Scaler
 	signals  SignalSource
-	lag      time.Duration
+	// nodes is nil for a fixed pool of nodes; placeholders nil when no
+	// target may keep placeholders.
+	nodes        NodeSource
+	placeholders PlaceholderSink
+	lag          time.Duration
 	// tunes queues headroom replays (nil: no tuner).
 	tunes chan<- tuneJob
 }
@@ -145,6 +165,7 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	switch {
 	case state.OptedOut:
 		out.Skipped = "opted_out"
+		t.keepPlaceholders(ctx, src.placeholders, 0, now, &out)
 		if !t.restored {
 			if _, err := src.scale.Restore(ctx, &t.cfg); err != nil {
 				out.Errs = append(out.Errs, fmt.Errorf("restore %s: %w", t.cfg.Object(), err))
@@ -170,8 +191,9 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	t.observeServing(ctx, src.signals, state, newSteps, now, &out)
 	t.judge(ctx, src.scale, &out)
 	out.Capacity = t.capacity(ctx, src.capacity, state, &out)
+	out.Nodes = t.nodes(ctx, src.nodes, t.maxReplicas(state), out.Capacity, &out)
 	out.ReplicaCapacity, out.CapacityLearned = t.replicaCapacity()
-	sit := t.situation(state, out)
+	sit := t.situation(state, out, src.placeholders != nil)
 	sit.Headroom, out.Tuned = t.headroom()
 	out.Headroom, out.OverloadBudget = sit.Headroom, time.Duration(t.cfg.SLO.OverloadBudget)
 	t.reportTuning(ctx, src.scale, &out)
@@ -189,6 +211,13 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 		t.countShadow(now, state, newSteps, &out)
 		return out
 	}
+	// Fewer placeholders go first, so the real pods the floor asks for
+	// find their room free; more go after the floor, so they never hold
+	// room the floor's pods need.
+	fewer := out.Decision.Placeholders < t.placeholders
+	if fewer {
+		t.keepPlaceholders(ctx, src.placeholders, out.Decision.Placeholders, now, &out)
+	}
 	rep, err := src.scale.Apply(ctx, &t.cfg, out.Decision)
 	out.Conflicts = rep.Conflicts
 	if err != nil {
@@ -196,6 +225,9 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 		return out
 	}
 	out.Wrote = true
+	if !fewer {
+		t.keepPlaceholders(ctx, src.placeholders, out.Decision.Placeholders, now, &out)
+	}
 	return out
 }
 
@@ -301,25 +333,37 @@ func (t *target) capacity(ctx context.Context, cs CapacitySource, state ScaleSta
 
 // situation maps the config, the object's state and the loop's readings
 // onto what the decision knows besides the forecast.
-func (t *target) situation(state ScaleState, out Outcome) policy.Situation {
+func (t *target) situation(state ScaleState, out Outcome, canKeepPlaceholders bool) policy.Situation {
 	userMin := max(state.UserMinReplicas, t.cfg.Bounds.MinReplicas)
-	maxReplicas := state.MaxReplicas
-	if b := t.cfg.Bounds.MaxReplicas; b > 0 && (maxReplicas == 0 || b < maxReplicas) {
-		maxReplicas = b
-	}
-	return policy.Situation{
+	sit := policy.Situation{
 		Lead:             out.LeadTime,
 		ReplicaCapacity:  out.ReplicaCapacity,
 		Fresh:            out.DataFresh,
 		Demoted:          out.Demoted,
 		UserMinReplicas:  userMin,
-		MaxReplicas:      maxReplicas,
+		MaxReplicas:      t.maxReplicas(state),
 		CurrentFloor:     state.CurrentFloor,
 		CurrentReplicas:  state.CurrentReplicas,
 		CapacityReplicas: out.Capacity,
 		UserBehavior:     state.UserBehavior,
 		Backlog:          out.Signals.QueueDepth,
 	}
+	if out.Nodes.provisioning() {
+		sit.ProvisionableReplicas = out.Nodes.Provisionable
+		sit.NodeLead = out.Nodes.Lead
+		sit.Placeholders = canKeepPlaceholders && t.cfg.Nodes.Placeholders.Enabled
+	}
+	return sit
+}
+
+// maxReplicas is the highest floor: the HPA's maxReplicas, or
+// bounds.maxReplicas when lower.
+func (t *target) maxReplicas(state ScaleState) int32 {
+	maxReplicas := state.MaxReplicas
+	if b := t.cfg.Bounds.MaxReplicas; b > 0 && (maxReplicas == 0 || b < maxReplicas) {
+		maxReplicas = b
+	}
+	return maxReplicas
 }
 
 // Reasons a demand step could not be used: missing (no value, or NaN, from

@@ -163,7 +163,13 @@ type Situation struct {
 	// CapacityReplicas is how many replicas the cluster can run; negative
 	// when unknown.
 	CapacityReplicas int32
-	UserBehavior     *scaler.Behavior
+	// ProvisionableReplicas, NodeLead and Placeholders describe nodes a
+	// node autoscaler adds (scaler.Inputs has their meaning); all zero for
+	// a fixed pool of nodes.
+	ProvisionableReplicas int32
+	NodeLead              time.Duration
+	Placeholders          bool
+	UserBehavior          *scaler.Behavior
 	// Backlog is the requests waiting now (the queue depth); NaN unknown.
 	Backlog float64
 }
@@ -193,32 +199,36 @@ func Decide(set Settings, s Situation, forecast []scaler.Step) Plan {
 
 func decide(set Settings, s Situation, forecast []scaler.Step, peaks []float64) Plan {
 	in := scaler.Inputs{
-		StepLength:         set.Step,
-		Forecast:           forecast,
-		Peaks:              peaks,
-		Lead:               s.Lead,
-		Guard:              set.Guard,
-		Elapsed:            s.Elapsed,
-		ReplicaCapacity:    s.ReplicaCapacity * s.Headroom.Utilization,
-		UserMinReplicas:    s.UserMinReplicas,
-		MaxReplicas:        s.MaxReplicas,
-		CurrentFloor:       s.CurrentFloor,
-		CurrentReplicas:    s.CurrentReplicas,
-		CapacityReplicas:   s.CapacityReplicas,
-		MaxStepDownPercent: set.MaxStepDownPercent,
-		Troughs:            set.Troughs,
-		Backlog:            s.Backlog,
-		DataOK:             s.Fresh && forecast != nil,
-		UserBehavior:       s.UserBehavior,
-		Demoted:            s.Demoted,
+		StepLength:            set.Step,
+		Forecast:              forecast,
+		Peaks:                 peaks,
+		Lead:                  s.Lead,
+		Guard:                 set.Guard,
+		Elapsed:               s.Elapsed,
+		ReplicaCapacity:       s.ReplicaCapacity * s.Headroom.Utilization,
+		UserMinReplicas:       s.UserMinReplicas,
+		MaxReplicas:           s.MaxReplicas,
+		CurrentFloor:          s.CurrentFloor,
+		CurrentReplicas:       s.CurrentReplicas,
+		CapacityReplicas:      s.CapacityReplicas,
+		ProvisionableReplicas: s.ProvisionableReplicas,
+		NodeLead:              s.NodeLead,
+		Placeholders:          s.Placeholders,
+		MaxStepDownPercent:    set.MaxStepDownPercent,
+		Troughs:               set.Troughs,
+		Backlog:               s.Backlog,
+		DataOK:                s.Fresh && forecast != nil,
+		UserBehavior:          s.UserBehavior,
+		Demoted:               s.Demoted,
 	}
 	return Plan{Decision: scaler.Decide(in), Forecast: forecast}
 }
 
 // ForecastSteps is how many forecast steps a decision in the situation
-// reads: through the lead time and the guard window, from the origin.
+// reads: through the lead time and the longer of the guard window and a
+// new node's start, from the origin.
 func (set Settings) ForecastSteps(s Situation) int {
-	return scaler.ForecastSteps(set.Step, s.Elapsed, s.Lead, set.Guard)
+	return scaler.ForecastStepsWithNodes(set.Step, s.Elapsed, s.Lead, set.Guard, s.NodeLead)
 }
 
 // forecast reads, for every step the decision covers, the model's mean and
