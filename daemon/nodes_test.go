@@ -20,7 +20,9 @@ type fakeNodes struct {
 	err     error
 }
 
-func (f *fakeNodes) Outlook(context.Context, *config.Target) (NodeOutlook, error) { return f.outlook, f.err }
+func (f *fakeNodes) Outlook(context.Context, *config.Target) (NodeOutlook, error) {
+	return f.outlook, f.err
+}
 
 // fakePlaceholders records the placeholders kept per target.
 type fakePlaceholders struct {
