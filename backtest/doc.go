@@ -17,6 +17,16 @@
 //     frontier (overloaded minutes against GPU-hours) is the fair yardstick:
 //     any policy can buy fewer overloaded minutes with more GPUs.
 //
+// With Options.NodeDelay the GPUs are an elastic pool of nodes that a node
+// autoscaler requests for Pending pods (simulate/cluster), GPU-hours are the
+// nodes', and two more prescaler runs join: prescaler-clamped, bounded by
+// what the Ready nodes hold as the daemon sees a cluster today, and, with
+// Options.Placeholders, prescaler-placeholders, whose decisions bring the
+// nodes up with placeholder pods; the prescaler run itself is node-aware
+// (scaler.Inputs.NodeLead and ProvisionableReplicas, through the same
+// policy.Planner). The oracle brings its nodes up a node delay ahead with
+// placeholders.
+//
 // The forecaster learns from the first Warmup of the trace; every policy is
 // simulated and scored on the rest, starting from the replicas the HPA would
 // settle at for the first minute.

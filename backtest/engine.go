@@ -27,6 +27,17 @@ const (
 	// Tuned is prescaler with its headroom chosen before each day by Tune
 	// on the days before it.
 	Tuned = "tuned"
+	// Clamped is prescaler on an elastic pool (Options.NodeDelay) seeing
+	// only what the Ready nodes hold, as the daemon sees a cluster today:
+	// no node lead, nothing provisionable, the floor bounded by those nodes.
+	// The prescaler run there is node-aware: the replicas the Ready nodes
+	// cannot hold are asked for a node delay earlier, within the pool's
+	// limit.
+	Clamped = "prescaler-clamped"
+	// WithPlaceholders is node-aware prescaler whose nodes are brought up
+	// by placeholder pods while the floor covers the start-up time only
+	// (Options.Placeholders).
+	WithPlaceholders = "prescaler-placeholders"
 )
 
 // Summary is one policy's outcome over the evaluation period.
@@ -35,9 +46,22 @@ type Summary struct {
 	OverloadedMinutes int           `json:"overloaded_minutes"`
 	LatePercent       float64       `json:"late_percent"`
 	P99Wait           time.Duration `json:"p99_wait_ns"`
-	GPUHours          float64       `json:"gpu_hours"`
-	ScaleEvents       int           `json:"scale_events"`
-	PendingPodMinutes float64       `json:"pending_pod_minutes"`
+	// GPUHours is what the policy costs: on a fixed pool the GPUs the
+	// Deployment's pods held (scheduling to deletion); on an elastic pool
+	// the nodes' GPUs from their request to their removal, idle or not,
+	// which is what is paid for there. Every comparison uses it.
+	GPUHours          float64 `json:"gpu_hours"`
+	ScaleEvents       int     `json:"scale_events"`
+	PendingPodMinutes float64 `json:"pending_pod_minutes"`
+	// On an elastic pool only: PodGPUHours are the GPUs the Deployment's
+	// pods held (GPUHours on a fixed pool), PlaceholderGPUHours those the
+	// placeholder pods held, both part of the nodes' GPUHours; NodesLaunched
+	// counts the nodes requested and Preemptions the placeholders the
+	// Deployment's pods preempted.
+	PodGPUHours         float64 `json:"pod_gpu_hours,omitempty"`
+	PlaceholderGPUHours float64 `json:"placeholder_gpu_hours,omitempty"`
+	NodesLaunched       int     `json:"nodes_launched,omitempty"`
+	Preemptions         int     `json:"placeholder_preemptions,omitempty"`
 }
 
 // Row is one minute of one policy, for the timeline.
@@ -53,6 +77,9 @@ type Row struct {
 	Floor, Desired, Replicas, Ready int32
 	// Backlog is the requests waiting at the end of the minute.
 	Backlog float64
+	// Nodes (Ready or launching) and Placeholders at the end of the
+	// minute, on an elastic pool; 0 on a fixed one.
+	Nodes, Placeholders int32
 }
 
 // PolicyResult is one simulated policy.
@@ -100,6 +127,9 @@ type Result struct {
 	EvalStart   int64          `json:"eval_start_unix_minute"`
 	EvalMinutes int            `json:"eval_minutes"`
 	Options     map[string]any `json:"options"`
+	// ElasticNodes is set when the pool was elastic (Options.NodeDelay > 0):
+	// every GPUHours is then the nodes'.
+	ElasticNodes bool `json:"elastic_nodes,omitempty"`
 }
 
 // Comparison places a floor policy against the reactive frontier at equal
@@ -127,10 +157,15 @@ func Run(opts Options) (*Result, error) {
 	specs := []runSpec{
 		{policy: Reactive, utilization: opts.HPATargetUtilization, timeline: opts.Timeline},
 		{policy: Prescaler, utilization: opts.HPATargetUtilization, headroom: main, timeline: opts.Timeline},
-		{policy: Perfect, utilization: opts.HPATargetUtilization, headroom: main, timeline: opts.Timeline},
-		{policy: Yesterday, utilization: opts.HPATargetUtilization, timeline: opts.Timeline},
-		{policy: Oracle, timeline: opts.Timeline},
 	}
+	for _, name := range opts.nodeRuns() {
+		specs = append(specs, runSpec{policy: name, utilization: opts.HPATargetUtilization, headroom: main, timeline: opts.Timeline})
+	}
+	specs = append(specs,
+		runSpec{policy: Perfect, utilization: opts.HPATargetUtilization, headroom: main, timeline: opts.Timeline},
+		runSpec{policy: Yesterday, utilization: opts.HPATargetUtilization, timeline: opts.Timeline},
+		runSpec{policy: Oracle, timeline: opts.Timeline},
+	)
 	for _, u := range opts.FrontierUtilizations {
 		specs = append(specs, runSpec{policy: Reactive, utilization: u, frontier: true})
 	}
@@ -153,7 +188,8 @@ func Run(opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{EvalStart: opts.Demand.MinuteAt(warm), EvalMinutes: opts.Demand.Len() - warm, Options: describe(opts)}
+	res := &Result{EvalStart: opts.Demand.MinuteAt(warm), EvalMinutes: opts.Demand.Len() - warm, Options: describe(opts),
+		ElasticNodes: opts.NodeDelay > 0}
 	var points, grid []FrontierPoint
 	for i, r := range results {
 		switch {
@@ -172,7 +208,7 @@ func Run(opts Options) (*Result, error) {
 	res.Frontier = ParetoFrontier(points)
 	res.GridFrontier = ParetoFrontier(grid)
 	oracle := res.Policy(Oracle)
-	for _, name := range []string{Prescaler, Perfect, Yesterday, Reactive} {
+	for _, name := range append(append([]string{Prescaler}, opts.nodeRuns()...), Perfect, Yesterday, Reactive) {
 		res.Comparisons = append(res.Comparisons, compare(*res.Policy(name), res.Frontier, oracle.Summary.GPUHours))
 	}
 	for i, r := range res.GridRuns {
@@ -311,8 +347,20 @@ func runAll(n int, job func(i int)) {
 	wg.Wait()
 }
 
+// nodeRuns are the extra prescaler runs of an elastic pool: clamped to the
+// Ready nodes, and with placeholders when asked for.
+func (o Options) nodeRuns() []string {
+	switch {
+	case o.NodeDelay <= 0:
+		return nil
+	case o.Placeholders:
+		return []string{Clamped, WithPlaceholders}
+	}
+	return []string{Clamped}
+}
+
 func describe(o Options) map[string]any {
-	return map[string]any{
+	d := map[string]any{
 		"replica_capacity": o.ReplicaCapacity, "startup": o.Startup.String(), "startup_jitter": o.StartupJitter.String(),
 		"gpus": o.GPUs, "gpus_per_replica": o.GPUsPerReplica, "hpa_target_utilization": o.HPATargetUtilization,
 		"queue_target": o.QueueTarget, "min_replicas": o.MinReplicas, "max_replicas": o.MaxReplicas,
@@ -321,6 +369,11 @@ func describe(o Options) map[string]any {
 		"grid_runs": len(o.Grid),
 		"guard":     o.Guard.String(), "max_step_down_percent": o.MaxStepDownPercent, "seed": o.Seed,
 	}
+	if o.NodeDelay > 0 {
+		d["node_delay"], d["gpus_per_node"], d["pool_limit_gpus"] = o.NodeDelay.String(), o.GPUsPerNode, o.PoolLimitGPUs
+		d["min_nodes"], d["consolidate_after"], d["placeholders"] = o.MinNodes, o.ConsolidateAfter.String(), o.Placeholders
+	}
+	return d
 }
 
 // runSpec is one simulation to run.
@@ -336,7 +389,36 @@ type runSpec struct {
 }
 
 // forecasts reports whether the spec reads the shared forecaster.
-func (sp runSpec) forecasts() bool { return sp.policy == Prescaler || sp.policy == Tuned }
+func (sp runSpec) forecasts() bool {
+	switch sp.policy {
+	case Prescaler, Tuned, Clamped, WithPlaceholders:
+		return true
+	}
+	return false
+}
+
+// nodeView is how a prescaler decision sees an elastic pool.
+type nodeView int
+
+const (
+	// nodesAware: the Ready nodes, the pool's limit and the node delay, as
+	// scaler.Decide's node-aware inputs.
+	nodesAware nodeView = iota
+	// nodesClamped: what the Ready nodes hold, as a fixed pool.
+	nodesClamped
+	// nodesPlaceholders: node-aware, the nodes brought up by placeholders.
+	nodesPlaceholders
+)
+
+func (sp runSpec) nodeView() nodeView {
+	switch sp.policy {
+	case Clamped:
+		return nodesClamped
+	case WithPlaceholders:
+		return nodesPlaceholders
+	}
+	return nodesAware
+}
 
 // label names a grid run: its HPA target and headroom.
 func (sp runSpec) label() string {
@@ -408,9 +490,19 @@ type simulation struct {
 // planner is what sets one policy apart: what it writes at the start of a
 // minute, given the demand observed before it.
 type planner interface {
-	// plan returns the floor (for HPA policies) or the replicas (oracle) for
-	// minute m, and the forecast to record.
-	plan(m int, s *simulation) (count int32, behavior *scaler.Behavior, forecast float64, reason scaler.Reason)
+	plan(m int, s *simulation) planned
+}
+
+// planned is what a policy writes for one minute.
+type planned struct {
+	// count is the floor (HPA policies) or the replicas (oracle).
+	count    int32
+	behavior *scaler.Behavior
+	// forecast is the one-step forecast to record (NaN: none).
+	forecast float64
+	reason   scaler.Reason
+	// placeholders is the placeholder pods to keep (elastic pools).
+	placeholders int32
 }
 
 func newSimulation(opts Options, spec runSpec, shared *feeder) (*simulation, error) {
@@ -419,13 +511,10 @@ func newSimulation(opts Options, spec runSpec, shared *feeder) (*simulation, err
 		reasons: map[scaler.Reason]int{}, dailyOverloaded: make([]int, evalDays(opts))}
 	initial := s.reactiveReplicas(opts.Demand.Values[warm], spec.utilization)
 	if spec.policy == Oracle {
-		initial, _, _, _ = oraclePlanner{}.plan(warm, s)
+		initial = oraclePlanner{}.plan(warm, s).count
 	}
 	var err error
-	s.cluster, err = cluster.New(cluster.Config{
-		ReplicaCapacity: opts.ReplicaCapacity, Startup: opts.Startup, StartupJitter: opts.StartupJitter,
-		GPUs: opts.GPUs, GPUsPerReplica: opts.GPUsPerReplica, Seed: opts.Seed,
-	}, s.start, initial)
+	s.cluster, err = cluster.New(clusterConfig(opts), s.start, initial)
 	if err != nil {
 		return nil, err
 	}
@@ -441,7 +530,7 @@ func newSimulation(opts Options, spec runSpec, shared *feeder) (*simulation, err
 		}
 	}
 	switch spec.policy {
-	case Prescaler:
+	case Prescaler, Clamped, WithPlaceholders:
 		s.planner = &forecastPlanner{feeder: shared, headroom: spec.headroom, floor: opts.MinReplicas}
 	case Tuned:
 		s.planner = &forecastPlanner{feeder: shared, schedule: spec.schedule, floor: opts.MinReplicas}
@@ -458,6 +547,20 @@ func newSimulation(opts Options, spec runSpec, shared *feeder) (*simulation, err
 
 const queueMetric = "ai_request_queue_depth"
 
+// clusterConfig is the simulated Deployment and its GPUs: a fixed pool, or
+// an elastic one whose limit is PoolLimitGPUs in whole nodes.
+func clusterConfig(o Options) cluster.Config {
+	cfg := cluster.Config{
+		ReplicaCapacity: o.ReplicaCapacity, Startup: o.Startup, StartupJitter: o.StartupJitter,
+		GPUs: o.GPUs, GPUsPerReplica: o.GPUsPerReplica, Seed: o.Seed,
+	}
+	if o.NodeDelay > 0 {
+		cfg.GPUs, cfg.GPUsPerNode = o.poolNodes()*o.GPUsPerNode, o.GPUsPerNode
+		cfg.NodeDelay, cfg.MinNodes, cfg.ConsolidateAfter = o.NodeDelay, o.MinNodes, o.ConsolidateAfter
+	}
+	return cfg
+}
+
 // minute simulates minute m (an index into the demand series).
 func (s *simulation) minute(m int) error {
 	demand := s.opts.Demand.Values[m]
@@ -466,15 +569,22 @@ func (s *simulation) minute(m int) error {
 	}
 	forecast := math.NaN()
 	if s.planner != nil {
-		count, behavior, fc, reason := s.planner.plan(m, s)
-		forecast = fc
-		if reason != "" {
-			s.reasons[reason]++
+		p := s.planner.plan(m, s)
+		forecast = p.forecast
+		if p.reason != "" {
+			s.reasons[p.reason]++
 		}
 		if s.spec.policy == Oracle {
-			s.desired = count
+			s.desired = p.count
 		} else {
-			s.hpaSpec.MinReplicas, s.hpaSpec.Behavior = count, toHPABehavior(behavior)
+			s.hpaSpec.MinReplicas, s.hpaSpec.Behavior = p.count, toHPABehavior(p.behavior)
+		}
+		// Placeholders change before the floor acts, so that the pods a
+		// decision asks for take the room it frees rather than preempting.
+		if s.opts.NodeDelay > 0 {
+			if err := s.cluster.SetPlaceholders(s.cluster.Now(), p.placeholders); err != nil {
+				return err
+			}
 		}
 	}
 	ticks := cluster.Config{}.TicksPerMinute()
@@ -498,9 +608,14 @@ func (s *simulation) minute(m int) error {
 		s.dailyOverloaded[(m-s.warm)/minutesPerDay]++
 	}
 	if s.spec.timeline && last.Minute != nil {
-		s.rows = append(s.rows, Row{Policy: s.spec.policy, UnixMinute: s.opts.Demand.MinuteAt(m), Demand: demand,
+		row := Row{Policy: s.spec.policy, UnixMinute: s.opts.Demand.MinuteAt(m), Demand: demand,
 			Forecast: forecast, Floor: s.hpaSpec.MinReplicas, Desired: s.desired,
-			Replicas: last.Minute.Replicas, Ready: int32(last.Minute.Pods.Ready), Backlog: last.Tick.Backlog})
+			Replicas: last.Minute.Replicas, Ready: int32(last.Minute.Pods.Ready), Backlog: last.Tick.Backlog}
+		if s.opts.NodeDelay > 0 {
+			pool := s.cluster.Pool()
+			row.Nodes, row.Placeholders = int32(pool.ReadyNodes+pool.LaunchingNodes), int32(pool.Placeholders)
+		}
+		s.rows = append(s.rows, row)
 	}
 	return nil
 }
@@ -560,9 +675,13 @@ func (s *simulation) reactiveReplicas(demand, utilization float64) int32 {
 }
 
 // maxSchedulable is how many replicas the GPUs can hold. The target is the
-// only GPU consumer in the simulated cluster, so it is also how many replicas
-// can run now: its scheduled pods plus what the free GPUs hold.
+// only GPU consumer in the simulated cluster, so on a fixed pool it is also
+// how many replicas can run now: its scheduled pods plus what the free GPUs
+// hold. On an elastic pool it is what the pool's limit holds.
 func (s *simulation) maxSchedulable() int32 {
+	if s.opts.NodeDelay > 0 {
+		return int32(s.opts.poolNodes()) * s.opts.perNode()
+	}
 	return int32(s.opts.GPUs / s.opts.GPUsPerReplica)
 }
 
@@ -572,7 +691,12 @@ func (s *simulation) result() PolicyResult {
 	r := PolicyResult{Policy: s.spec.policy, TargetUtilization: s.spec.utilization, Timeline: s.rows, DailyOverloaded: s.dailyOverloaded,
 		Summary: Summary{Minutes: sum.Minutes, OverloadedMinutes: sum.OverloadedMinutes, LatePercent: sum.LatePercent,
 			P99Wait: p99, GPUHours: sum.GPUHours, ScaleEvents: sum.ScaleEvents, PendingPodMinutes: sum.PendingPodMinutes}}
-	if s.spec.policy == Prescaler || s.spec.policy == Perfect {
+	if s.opts.NodeDelay > 0 {
+		r.Summary.GPUHours, r.Summary.PodGPUHours, r.Summary.PlaceholderGPUHours = sum.NodeGPUHours, sum.GPUHours, sum.PlaceholderGPUHours
+		r.Summary.NodesLaunched, r.Summary.Preemptions = sum.NodesLaunched, sum.Preemptions
+	}
+	switch s.spec.policy {
+	case Prescaler, Perfect, Clamped, WithPlaceholders:
 		h := s.spec.headroom
 		r.Headroom = &h
 	}
@@ -611,23 +735,37 @@ func oracleNeed(opts Options, m int) int32 {
 
 // oraclePlanner knows the future: it asks, S ahead, for the replicas each
 // minute needs, and gives them up as soon as they are not needed. It is the
-// lower bound of GPU-hours for zero overload (GPUs permitting).
+// lower bound of GPU-hours for zero overload (GPUs permitting). On an
+// elastic pool it also sees the nodes coming: placeholders bring up, a node
+// delay before the pods are asked for, the nodes they will need, so the
+// pods hold GPUs no longer than on a fixed pool.
 type oraclePlanner struct{}
 
-func (oraclePlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
+func (oraclePlanner) plan(m int, s *simulation) planned {
 	ahead := int(math.Ceil((s.opts.Startup + s.opts.StartupJitter).Minutes()))
-	need := int32(0)
-	for i := m; i <= min(m+ahead, s.opts.Demand.Len()-1); i++ {
-		need = max(need, oracleNeed(s.opts, i))
+	count := max(1, min(oraclePeak(s.opts, m, ahead), s.maxSchedulable()))
+	p := planned{count: count, forecast: math.NaN()}
+	if s.opts.NodeDelay > 0 {
+		nodesAhead := ahead + int(math.Ceil(s.opts.NodeDelay.Minutes()))
+		p.placeholders = max(0, min(oraclePeak(s.opts, m, nodesAhead), s.maxSchedulable())-count)
 	}
-	return max(1, min(need, s.maxSchedulable())), nil, math.NaN(), ""
+	return p
+}
+
+// oraclePeak is the most replicas any minute from m through m+ahead needs.
+func oraclePeak(opts Options, m, ahead int) int32 {
+	need := int32(0)
+	for i := m; i <= min(m+ahead, opts.Demand.Len()-1); i++ {
+		need = max(need, oracleNeed(opts, i))
+	}
+	return need
 }
 
 // yesterdayPlanner is the crude floor to beat: yesterday's peak over the
 // next start-up window, sized at the HPA's target.
 type yesterdayPlanner struct{}
 
-func (yesterdayPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
+func (yesterdayPlanner) plan(m int, s *simulation) planned {
 	const day = 24 * 60
 	ahead := int(math.Ceil(s.opts.Startup.Minutes()))
 	peak := 0.0
@@ -637,7 +775,7 @@ func (yesterdayPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, flo
 		}
 	}
 	floor := int32(math.Ceil(peak / (s.opts.ReplicaCapacity * s.opts.HPATargetUtilization)))
-	return max(s.opts.MinReplicas, min(floor, s.opts.MaxReplicas, s.maxSchedulable())), nil, math.NaN(), ""
+	return planned{count: max(s.opts.MinReplicas, min(floor, s.opts.MaxReplicas, s.maxSchedulable())), forecast: math.NaN()}
 }
 
 // feeder is the daemon's policy.Planner, built from the same settings a
@@ -677,7 +815,7 @@ func (f *feeder) feedUntil(m int, opts Options) {
 // forecast, as the daemon's adapters would read it from the simulated
 // cluster and HPA.
 func situation(m, stepMin int, s *simulation, headroom policy.Headroom, floor int32) policy.Situation {
-	return policy.Situation{
+	sit := policy.Situation{
 		Elapsed:         time.Duration(m%stepMin) * time.Minute, // since the last complete step
 		Lead:            s.opts.Startup,
 		ReplicaCapacity: s.opts.ReplicaCapacity,
@@ -687,6 +825,30 @@ func situation(m, stepMin int, s *simulation, headroom policy.Headroom, floor in
 		CurrentReplicas: s.cluster.Replicas(), CapacityReplicas: s.maxSchedulable(),
 		Backlog: s.backlog,
 	}
+	if s.opts.NodeDelay > 0 {
+		s.nodeSituation(&sit)
+	}
+	return sit
+}
+
+// nodeSituation is the room an elastic pool gives, as the daemon would read
+// it: CapacityReplicas what the Ready nodes hold (the Deployment's scheduled
+// pods and the free room), and, node-aware, what the pool's limit allows
+// beyond them, the node delay and the placeholders. A placeholder's room is
+// not free room: it holds a node for a rise still ahead, and counting it
+// would tell the decision that no node is due, drop the placeholder and
+// let the node go before the pods come; the pods take it when they do.
+func (s *simulation) nodeSituation(sit *policy.Situation) {
+	pool := s.cluster.Pool()
+	held := int32(pool.ReadyNodes)*s.opts.perNode() - int32(pool.Placeholders-pool.PendingPlaceholders)
+	sit.CapacityReplicas = held
+	view := s.spec.nodeView()
+	if view == nodesClamped {
+		return
+	}
+	sit.ProvisionableReplicas = s.maxSchedulable() - held
+	sit.NodeLead = s.opts.NodeDelay
+	sit.Placeholders = view == nodesPlaceholders
 }
 
 // forecastPlanner is prescaler at one headroom setting.
@@ -698,7 +860,7 @@ type forecastPlanner struct {
 	floor    int32
 }
 
-func (f *forecastPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
+func (f *forecastPlanner) plan(m int, s *simulation) planned {
 	f.feedUntil(m, s.opts)
 	headroom := f.headroom
 	if f.schedule != nil {
@@ -709,8 +871,9 @@ func (f *forecastPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, f
 	if model := f.planner.Model(); model != nil {
 		forecast = model.Point(1) / float64(f.stepMin)
 	}
-	f.floor = p.Decision.Floor
-	return p.Decision.Floor, p.Decision.Behavior, forecast, p.Decision.Reason
+	d := p.Decision
+	f.floor = d.Floor
+	return planned{count: d.Floor, behavior: d.Behavior, forecast: forecast, reason: d.Reason, placeholders: d.Placeholders}
 }
 
 // perfectPlanner is prescaler's decision fed the demand that really came:
@@ -721,7 +884,7 @@ type perfectPlanner struct {
 	floor    int32
 }
 
-func (p *perfectPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, float64, scaler.Reason) {
+func (p *perfectPlanner) plan(m int, s *simulation) planned {
 	stepMin := int(p.settings.Step / time.Minute)
 	sit := situation(m, stepMin, s, p.headroom, p.floor)
 	n := p.settings.ForecastSteps(sit)
@@ -738,5 +901,5 @@ func (p *perfectPlanner) plan(m int, s *simulation) (int32, *scaler.Behavior, fl
 	}
 	d := policy.Decide(p.settings, sit, steps).Decision
 	p.floor = d.Floor
-	return d.Floor, d.Behavior, math.NaN(), d.Reason
+	return planned{count: d.Floor, behavior: d.Behavior, forecast: math.NaN(), reason: d.Reason, placeholders: d.Placeholders}
 }

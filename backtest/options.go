@@ -28,6 +28,30 @@ type Options struct {
 	Startup, StartupJitter time.Duration
 	GPUs, GPUsPerReplica   int
 
+	// NodeDelay, when > 0, gives the Deployment an elastic pool of nodes, as
+	// a node autoscaler (Karpenter) runs it: the time from a node being
+	// requested, for Pending pods, to Ready. 0: a fixed pool of GPUs, and
+	// the node options below must be unset. See simulate/cluster.
+	NodeDelay time.Duration
+	// GPUsPerNode is the GPUs of one node (default 8, as the common GPU
+	// instances have); a node holds ⌊GPUsPerNode / GPUsPerReplica⌋ pods.
+	GPUsPerNode int
+	// PoolLimitGPUs is the most GPUs the pool's nodes may hold (a NodePool's
+	// limits; default GPUs, so GPUs keeps its meaning: what the Deployment
+	// may use), rounded down to whole nodes.
+	PoolLimitGPUs int
+	// MinNodes are kept however empty; the run starts with at least them.
+	MinNodes int
+	// ConsolidateAfter is how long a node stays empty before it is removed
+	// (consolidationPolicy WhenEmpty). Default 1 minute: Karpenter's own
+	// default is 0 s, which removes a node the instant it empties, and a
+	// short wait is the usual setting for nodes that take minutes to come
+	// back.
+	ConsolidateAfter time.Duration
+	// Placeholders adds the prescaler run whose decisions hold the nodes a
+	// rise needs with placeholder pods (scaler.Inputs.Placeholders).
+	Placeholders bool
+
 	// HPATargetUtilization is the HPA's utilization target (0.7 = 70 %).
 	HPATargetUtilization float64
 	// QueueTarget adds the ai_request_queue_depth Pods metric with this
@@ -100,6 +124,9 @@ func (o Options) Defaults() Options {
 	if o.MaxStepDownPercent == 0 {
 		o.MaxStepDownPercent = def.ScaleDown.MaxStepPercent
 	}
+	if o.NodeDelay > 0 {
+		o = o.nodeDefaults()
+	}
 	if o.FrontierUtilizations == nil {
 		for u := 0.40; u < 0.951; u += 0.05 {
 			o.FrontierUtilizations = append(o.FrontierUtilizations, math.Round(u*100)/100)
@@ -127,6 +154,7 @@ func (o Options) Validate() error {
 	if o.GPUs < o.GPUsPerReplica || o.GPUsPerReplica < 1 {
 		bad("gpus", o.GPUs, fmt.Sprintf("must hold at least one replica of %d GPUs", o.GPUsPerReplica))
 	}
+	o.validateNodes(bad)
 	for _, u := range append([]float64{o.HPATargetUtilization, o.FloorUtilization}, o.FrontierUtilizations...) {
 		if !(u > 0 && u <= 1) {
 			bad("target utilization", u, "must be in (0, 1]")
@@ -164,6 +192,66 @@ func (o Options) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// DefaultGPUsPerNode and DefaultConsolidateAfter are the elastic pool's
+// defaults (see Options).
+const (
+	DefaultGPUsPerNode      = 8
+	DefaultConsolidateAfter = time.Minute
+)
+
+func (o Options) nodeDefaults() Options {
+	if o.GPUsPerNode == 0 {
+		o.GPUsPerNode = DefaultGPUsPerNode
+	}
+	if o.PoolLimitGPUs == 0 {
+		o.PoolLimitGPUs = o.GPUs
+	}
+	if o.ConsolidateAfter == 0 {
+		o.ConsolidateAfter = DefaultConsolidateAfter
+	}
+	return o
+}
+
+// validateNodes checks the elastic pool's options: with a fixed pool they
+// mean nothing, so setting them is a mistake worth naming.
+func (o Options) validateNodes(bad func(name string, v any, why string)) {
+	if o.NodeDelay == 0 {
+		for _, f := range []struct {
+			name string
+			set  bool
+			v    any
+		}{
+			{"gpus per node", o.GPUsPerNode != 0, o.GPUsPerNode}, {"pool limit gpus", o.PoolLimitGPUs != 0, o.PoolLimitGPUs},
+			{"min nodes", o.MinNodes != 0, o.MinNodes}, {"consolidate after", o.ConsolidateAfter != 0, o.ConsolidateAfter},
+			{"placeholders", o.Placeholders, o.Placeholders},
+		} {
+			if f.set {
+				bad(f.name, f.v, "needs a node delay (nodes provisioned on demand)")
+			}
+		}
+		return
+	}
+	switch {
+	case o.NodeDelay < 0:
+		bad("node delay", o.NodeDelay, "must not be negative")
+	case o.GPUsPerNode < o.GPUsPerReplica:
+		bad("gpus per node", o.GPUsPerNode, fmt.Sprintf("must hold at least one replica of %d GPUs", o.GPUsPerReplica))
+	case o.PoolLimitGPUs < o.GPUsPerNode:
+		bad("pool limit gpus", o.PoolLimitGPUs, fmt.Sprintf("must hold at least one node of %d GPUs", o.GPUsPerNode))
+	case o.MinNodes < 0 || o.MinNodes > o.PoolLimitGPUs/o.GPUsPerNode:
+		bad("min nodes", o.MinNodes, fmt.Sprintf("must be between 0 and the %d nodes the pool limit holds", o.PoolLimitGPUs/o.GPUsPerNode))
+	case o.ConsolidateAfter < 0:
+		bad("consolidate after", o.ConsolidateAfter, "must not be negative")
+	}
+}
+
+// poolNodes is the most nodes the elastic pool may hold: its limit in whole
+// nodes, as Karpenter launches no node that would cross a NodePool's limit.
+func (o Options) poolNodes() int { return o.PoolLimitGPUs / o.GPUsPerNode }
+
+// perNode is how many replicas one node holds.
+func (o Options) perNode() int32 { return int32(o.GPUsPerNode / o.GPUsPerReplica) }
 
 // TuneSettings configure the tuned run's daily choices.
 type TuneSettings struct {

@@ -26,6 +26,7 @@ func WriteJSON(w io.Writer, res *backtest.Result) error {
 		FrontierRuns:  jsonPolicies(res.FrontierRuns),
 		Frontier:      make([]jsonPoint, len(res.Frontier)),
 		Comparisons:   make([]jsonComparison, len(res.Comparisons)),
+		ElasticNodes:  res.ElasticNodes,
 	}
 	for i, p := range res.Frontier {
 		doc.Frontier[i] = jsonPoint{Label: p.Label, GPUHours: Float(p.GPUHours), OverloadedMinutes: Float(p.OverloadedMinutes)}
@@ -67,6 +68,7 @@ type jsonResult struct {
 	FrontierRuns  []jsonPolicy     `json:"frontier_runs"`
 	Frontier      []jsonPoint      `json:"frontier"`
 	Comparisons   []jsonComparison `json:"comparisons"`
+	ElasticNodes  bool             `json:"elastic_nodes,omitempty"`
 }
 
 type jsonPolicy struct {
@@ -85,6 +87,11 @@ type jsonSummary struct {
 	GPUHours          Float  `json:"gpu_hours"`
 	ScaleEvents       int    `json:"scale_events"`
 	PendingPodMinutes Float  `json:"pending_pod_minutes"`
+	// Elastic pools only (backtest.Summary).
+	PodGPUHours         Float `json:"pod_gpu_hours,omitempty"`
+	PlaceholderGPUHours Float `json:"placeholder_gpu_hours,omitempty"`
+	NodesLaunched       int   `json:"nodes_launched,omitempty"`
+	Preemptions         int   `json:"placeholder_preemptions,omitempty"`
 }
 
 type jsonPoint struct {
@@ -110,7 +117,9 @@ func jsonPolicies(ps []backtest.PolicyResult) []jsonPolicy {
 		out[i] = jsonPolicy{Policy: p.Policy, TargetUtilization: Float(p.TargetUtilization), Reasons: p.Reasons,
 			Summary: jsonSummary{Minutes: s.Minutes, OverloadedMinutes: s.OverloadedMinutes, LatePercent: Float(s.LatePercent),
 				P99WaitSeconds: Float(s.P99Wait.Seconds()), P99Wait: s.P99Wait.String(), GPUHours: Float(s.GPUHours),
-				ScaleEvents: s.ScaleEvents, PendingPodMinutes: Float(s.PendingPodMinutes)}}
+				ScaleEvents: s.ScaleEvents, PendingPodMinutes: Float(s.PendingPodMinutes),
+				PodGPUHours: Float(s.PodGPUHours), PlaceholderGPUHours: Float(s.PlaceholderGPUHours),
+				NodesLaunched: s.NodesLaunched, Preemptions: s.Preemptions}}
 	}
 	return out
 }

@@ -89,6 +89,11 @@ var setupKeys = []struct{ key, label string }{
 	{"startup_jitter", "jitter"},
 	{"gpus", "GPUs"},
 	{"gpus_per_replica", "GPUs/replica"},
+	{"node_delay", "node delay"},
+	{"gpus_per_node", "GPUs/node"},
+	{"pool_limit_gpus", "pool limit GPUs"},
+	{"min_nodes", "min nodes"},
+	{"consolidate_after", "consolidate after"},
 	{"min_replicas", "min replicas"},
 	{"max_replicas", "max replicas"},
 	{"hpa_target_utilization", "HPA target"},
@@ -131,6 +136,10 @@ func writePolicies(ew *errWriter, res *backtest.Result) {
 	if o := res.Policy(backtest.Oracle); o != nil {
 		oracle = o.Summary.GPUHours
 	}
+	if res.ElasticNodes {
+		writeElasticPolicies(ew, res, oracle)
+		return
+	}
 	t := table{ew: ew}
 	t.add("policy", "overloaded min", "late %", "p99 wait", "GPU-hours", "GPU-h/oracle", "scale events", "pending-pod min")
 	for _, p := range res.Policies {
@@ -139,6 +148,24 @@ func writePolicies(ew *errWriter, res *backtest.Result) {
 			num(ratio(s.GPUHours, oracle), 2), fmt.Sprint(s.ScaleEvents), num(s.PendingPodMinutes, 1))
 	}
 	t.flush()
+}
+
+// writeElasticPolicies is the policy table of an elastic pool: the nodes'
+// GPU-hours, which the comparisons use, and the pods' and placeholders'
+// beside them.
+func writeElasticPolicies(ew *errWriter, res *backtest.Result, oracle float64) {
+	t := table{ew: ew}
+	t.add("policy", "overloaded min", "late %", "p99 wait", "node GPU-h", "node GPU-h/oracle", "pod GPU-h", "placeholder GPU-h",
+		"nodes launched", "preempted", "pending-pod min")
+	for _, p := range res.Policies {
+		s := p.Summary
+		t.add(p.Policy, fmt.Sprint(s.OverloadedMinutes), num(s.LatePercent, 2), Wait(s.P99Wait), num(s.GPUHours, 1),
+			num(ratio(s.GPUHours, oracle), 2), num(s.PodGPUHours, 1), num(s.PlaceholderGPUHours, 1),
+			fmt.Sprint(s.NodesLaunched), fmt.Sprint(s.Preemptions), num(s.PendingPodMinutes, 1))
+	}
+	t.flush()
+	ew.printf("node GPU-h: the nodes' GPUs from their request to their removal, what an elastic pool costs (every GPU-hours below is this);\n" +
+		"pod GPU-h and placeholder GPU-h: held by the Deployment's pods and by placeholder pods, both part of the nodes'\n")
 }
 
 func writeFrontier(ew *errWriter, res *backtest.Result) {

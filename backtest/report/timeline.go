@@ -10,8 +10,12 @@ import (
 	"github.com/prescaler/prescaler/backtest"
 )
 
-// TimelineHeader is the first line of the timeline CSV.
-const TimelineHeader = "policy,unix_minute,demand,forecast,floor,desired,replicas,ready"
+// TimelineHeader is the first line of the timeline CSV; an elastic pool's
+// adds the nodes (Ready or launching) and the placeholder pods.
+const (
+	TimelineHeader        = "policy,unix_minute,demand,forecast,floor,desired,replicas,ready"
+	ElasticTimelineHeader = TimelineHeader + ",nodes,placeholders"
+)
 
 // WriteTimeline writes the per-minute rows of every main policy as a long
 // CSV: policy after policy, minute after minute. A forecast that does not
@@ -26,7 +30,14 @@ func WriteTimeline(w io.Writer, res *backtest.Result) error {
 		return errors.New("timeline: the backtest kept no per-minute rows (run it with Options.Timeline)")
 	}
 	bw := bufio.NewWriter(w)
-	bw.WriteString(TimelineHeader + "\n")
+	header, counts := TimelineHeader, func(r backtest.Row) []int32 { return []int32{r.Floor, r.Desired, r.Replicas, r.Ready} }
+	if res.ElasticNodes {
+		header = ElasticTimelineHeader
+		counts = func(r backtest.Row) []int32 {
+			return []int32{r.Floor, r.Desired, r.Replicas, r.Ready, r.Nodes, r.Placeholders}
+		}
+	}
+	bw.WriteString(header + "\n")
 	var line []byte
 	for _, p := range res.Policies {
 		for _, r := range p.Timeline {
@@ -37,7 +48,7 @@ func WriteTimeline(w io.Writer, res *backtest.Result) error {
 			line = appendFloat(line, r.Demand, -1)
 			line = append(line, ',')
 			line = appendFloat(line, r.Forecast, 3)
-			for _, v := range []int32{r.Floor, r.Desired, r.Replicas, r.Ready} {
+			for _, v := range counts(r) {
 				line = append(line, ',')
 				line = strconv.AppendInt(line, int64(v), 10)
 			}

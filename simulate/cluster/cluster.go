@@ -28,6 +28,13 @@ type Interval struct {
 	Late float64
 	// GPUHours is the GPU time held by scheduled pods.
 	GPUHours float64
+	// PlaceholderGPUHours is the GPU time held by scheduled placeholder pods.
+	PlaceholderGPUHours float64
+	// NodeGPUHours is, with NodeDelay > 0, the GPU time of the nodes, from
+	// their request to their removal: what a user of an elastic pool pays
+	// for, the pods', the placeholders' and the idle GPUs'; 0 for a fixed
+	// pool, paid whatever runs on it.
+	NodeGPUHours float64
 	// PendingPodMinutes is the time pods spent unscheduled.
 	PendingPodMinutes float64
 	// Replicas is spec.replicas at the end.
@@ -46,6 +53,17 @@ type PodCounts struct {
 	Total int
 	// GPUs held by scheduled (Starting and Ready) pods.
 	GPUs int
+}
+
+// Pool is the node pool at the last event: the end of the last tick, or the
+// last call after it.
+type Pool struct {
+	// ReadyNodes can hold pods; LaunchingNodes were requested and are not
+	// Ready yet (always 0 for a fixed pool).
+	ReadyNodes, LaunchingNodes int
+	// Placeholders counts the placeholder pods, PendingPlaceholders those
+	// of them not scheduled.
+	Placeholders, PendingPlaceholders int
 }
 
 // TickResult is the outcome of one Advance.
@@ -102,13 +120,18 @@ type Summary struct {
 	// OverloadedMinutes counts complete minutes whose demand exceeded Ready capacity.
 	OverloadedMinutes int
 	// P99Wait is the 99th percentile of queue waits (see WaitQuantile).
-	P99Wait           time.Duration
-	GPUHours          float64
-	PendingPodMinutes float64
+	P99Wait  time.Duration
+	GPUHours float64
+	// PlaceholderGPUHours and NodeGPUHours are as in Interval.
+	PlaceholderGPUHours, NodeGPUHours float64
+	PendingPodMinutes                 float64
 	// ScaleEvents counts changes of spec.replicas.
 	ScaleEvents int
 	// Evictions counts pods deleted because SetGPUs took their GPUs away.
 	Evictions int
+	// NodesLaunched counts the nodes requested (NodeDelay > 0), Preemptions
+	// the placeholder pods preempted by the Deployment's pods.
+	NodesLaunched, Preemptions int
 }
 
 // Cluster simulates one GPU Deployment and the shared request queue in front
@@ -123,12 +146,18 @@ type Cluster struct {
 	clock time.Duration // latest instant the state describes (>= now after the first event)
 	ticks int
 
-	spec     int32
-	nextID   int
-	pods     []*pod // live, in creation order
-	gone     []*pod // deleted during the current tick, still to be accounted
-	nodeCap  []int
-	nodeUsed []int
+	spec   int32
+	nextID int
+	pods   []*pod // live, in creation order
+	gone   []*pod // deleted during the current tick, still to be accounted
+	nodes  []node
+	// goneNodes are the nodes removed during the current tick, still to be
+	// accounted.
+	goneNodes []nodeSpan
+	// holders are the live placeholder pods, in creation order; nextHolder
+	// numbers them apart from the Deployment's pods.
+	holders    []*pod
+	nextHolder int
 
 	queue fifo
 	waits waitHistogram
@@ -156,9 +185,12 @@ func New(cfg Config, start time.Time, initialReplicas int32) (*Cluster, error) {
 		start:      start,
 		rng:        rand.New(rand.NewPCG(cfg.Seed, 0x5ca1e)),
 	}
-	nodes := c.cfg.GPUs / c.cfg.GPUsPerNode
-	c.nodeCap = slices.Repeat([]int{c.cfg.GPUsPerNode}, nodes)
-	c.nodeUsed = make([]int, nodes)
+	nodes := c.maxNodes()
+	if c.elastic() {
+		// Just the nodes the initial pods need, and the minimum.
+		nodes = min(nodes, max(c.cfg.MinNodes, (int(initialReplicas)+c.perNode()-1)/c.perNode()))
+	}
+	c.nodes = slices.Repeat([]node{{cap: c.cfg.GPUsPerNode, ready: true, live: true}}, nodes)
 	c.spec = initialReplicas
 	for range initialReplicas {
 		c.create(0)
@@ -207,6 +239,7 @@ func (c *Cluster) SetReplicas(now time.Time, n int32) error {
 	if err != nil {
 		return err
 	}
+	c.settle(off)
 	c.clock = off
 	if n == c.spec {
 		return nil
@@ -236,9 +269,12 @@ func (c *Cluster) SetReplicas(now time.Time, n int32) error {
 // a multiple of it and nodes are added or removed at the end; otherwise the
 // single node is resized. Pods that no longer fit on their node are evicted,
 // most recently scheduled first, and the ReplicaSet replaces each with a new
-// Pending pod. Pending pods are then scheduled FIFO on what is free.
+// Pending pod. Pending pods are then scheduled FIFO on what is free. An
+// elastic pool (NodeDelay > 0) sizes itself: SetGPUs refuses it.
 func (c *Cluster) SetGPUs(now time.Time, gpus int) error {
 	switch {
+	case c.elastic():
+		return fmt.Errorf("cluster: SetGPUs: the pool is elastic (NodeDelay = %v): its nodes follow the Pending pods", c.cfg.NodeDelay)
 	case gpus < 0:
 		return fmt.Errorf("cluster: SetGPUs gpus = %d: must be >= 0", gpus)
 	case !c.singleNode && gpus%c.cfg.GPUsPerNode != 0:
@@ -253,21 +289,20 @@ func (c *Cluster) SetGPUs(now time.Time, gpus int) error {
 	if !c.singleNode {
 		nodes = gpus / c.cfg.GPUsPerNode
 	}
-	for len(c.nodeCap) < nodes {
-		c.nodeCap = append(c.nodeCap, c.cfg.GPUsPerNode)
-		c.nodeUsed = append(c.nodeUsed, 0)
+	for len(c.nodes) < nodes {
+		c.nodes = append(c.nodes, node{cap: c.cfg.GPUsPerNode, ready: true, live: true})
 	}
-	for i := range c.nodeCap {
+	for i := range c.nodes {
 		switch {
 		case i >= nodes:
-			c.nodeCap[i] = 0
+			c.nodes[i].cap = 0
 		case c.singleNode:
-			c.nodeCap[i] = gpus
+			c.nodes[i].cap = gpus
 		}
 	}
 	evicted := 0
-	for i := range c.nodeCap {
-		if c.nodeUsed[i] <= c.nodeCap[i] {
+	for i := range c.nodes {
+		if c.nodes[i].used <= c.nodes[i].cap {
 			continue
 		}
 		var on []*pod
@@ -283,14 +318,14 @@ func (c *Cluster) SetGPUs(now time.Time, gpus int) error {
 			return cmp.Compare(b.id, a.id)
 		})
 		for _, p := range on {
-			if c.nodeUsed[i] <= c.nodeCap[i] {
+			if c.nodes[i].used <= c.nodes[i].cap {
 				break
 			}
 			c.remove(p, off)
 			evicted++
 		}
 	}
-	c.nodeCap, c.nodeUsed = c.nodeCap[:nodes], c.nodeUsed[:nodes]
+	c.nodes = c.nodes[:nodes]
 	c.compactPods()
 	c.totals.Evictions += evicted
 	for range evicted {
@@ -306,12 +341,12 @@ func (c *Cluster) create(off time.Duration) {
 	c.pods = append(c.pods, &pod{id: c.nextID, created: off, node: -1})
 }
 
-// remove deletes p at off and frees its GPUs; compactPods drops it from the
-// live list.
+// remove deletes p at off and frees its GPUs; compactPods (or
+// compactHolders) drops it from the live list.
 func (c *Cluster) remove(p *pod, off time.Duration) {
 	p.deleted, p.deletedAt = true, off
 	if p.isScheduled() {
-		c.nodeUsed[p.node] -= c.cfg.GPUsPerReplica
+		c.release(p.node, off)
 	}
 	c.gone = append(c.gone, p)
 }
@@ -320,32 +355,55 @@ func (c *Cluster) compactPods() {
 	c.pods = slices.DeleteFunc(c.pods, func(p *pod) bool { return p.deleted })
 }
 
-// schedule binds Pending pods in creation order (FIFO) at off. Each goes to
-// the fullest node that still has room (best fit, lowest index on ties). All
-// pods are the same size, so once one does not fit none behind it does.
+// schedule binds Pending pods at off, the Deployment's first, in creation
+// order (FIFO), then the placeholders, which have the lowest priority: a
+// Deployment's pod that finds no room preempts one. Each pod goes to the
+// fullest Ready node that still has room (best fit, lowest index on ties).
+// All pods are the same size, so once one does not fit none behind it
+// does. The pods still Pending then call for nodes (elastic pools).
 func (c *Cluster) schedule(off time.Duration) {
-	need := c.cfg.GPUsPerReplica
 	for _, p := range c.pods {
 		if p.isScheduled() {
 			continue
 		}
-		best := -1
-		for i := range c.nodeCap {
-			free := c.nodeCap[i] - c.nodeUsed[i]
-			if free >= need && (best < 0 || free < c.nodeCap[best]-c.nodeUsed[best]) {
-				best = i
-			}
+		best := c.bestFit()
+		if best < 0 {
+			best = c.preempt(off)
 		}
 		if best < 0 {
-			return
+			break
 		}
-		c.nodeUsed[best] += need
-		p.node, p.scheduled = best, off
+		c.bind(p, best, off)
 		p.readyAt = off + c.cfg.Startup
 		if j := c.cfg.StartupJitter; j > 0 {
 			p.readyAt += time.Duration(c.rng.Int64N(2*int64(j)+1)) - j
 		}
 	}
+	for _, h := range c.holders {
+		if h.isScheduled() {
+			continue
+		}
+		best := c.bestFit()
+		if best < 0 {
+			break
+		}
+		c.bind(h, best, off)
+		h.readyAt = off // a pause container: nothing to load
+	}
+	c.provision(off)
+}
+
+// bestFit is the Ready node with the least room that still holds one pod,
+// or -1.
+func (c *Cluster) bestFit() int {
+	need, best := c.cfg.GPUsPerReplica, -1
+	for i, n := range c.nodes {
+		free := n.cap - n.used
+		if n.ready && n.live && free >= need && (best < 0 || free < c.nodes[best].cap-c.nodes[best].used) {
+			best = i
+		}
+	}
+	return best
 }
 
 // Advance simulates the next tick, [Now(), Now()+Tick), in which arrivals
@@ -357,11 +415,18 @@ func (c *Cluster) Advance(arrivals float64) (TickResult, error) {
 	}
 	tick := c.cfg.Tick
 	from, to := c.now, c.now+tick
+	c.settle(to)
 
 	// Pod time in the tick, in exact nanoseconds.
-	var readyTime, gpuTime, pendingTime time.Duration
+	var readyTime, gpuTime, pendingTime, holderTime time.Duration
 	account := func(p *pod) {
 		end := p.endOf()
+		if p.holder {
+			if p.isScheduled() {
+				holderTime += overlap(p.scheduled, end, from, to) * time.Duration(c.cfg.GPUsPerReplica)
+			}
+			return
+		}
 		if !p.isScheduled() {
 			pendingTime += overlap(p.created, end, from, to)
 			return
@@ -373,11 +438,15 @@ func (c *Cluster) Advance(arrivals float64) (TickResult, error) {
 	for _, p := range c.pods {
 		account(p)
 	}
+	for _, p := range c.holders {
+		account(p)
+	}
 	for _, p := range c.gone {
 		account(p)
 	}
 	clear(c.gone)
 	c.gone = c.gone[:0]
+	nodeTime := c.nodeTime(from, to)
 
 	capacity := c.cfg.ReplicaCapacity * minutes(readyTime)
 	q := c.queue.step(seconds(from), seconds(tick), capacity, arrivals, seconds(c.cfg.MaxWait), &c.waits)
@@ -397,17 +466,19 @@ func (c *Cluster) Advance(arrivals float64) (TickResult, error) {
 	c.depth, c.util = depth, util
 
 	res := TickResult{Tick: Interval{
-		Start:             c.start.Add(from),
-		Length:            tick,
-		Demand:            arrivals,
-		Capacity:          capacity,
-		Served:            q.served,
-		Backlog:           backlog,
-		Late:              q.late,
-		GPUHours:          gpuTime.Hours(),
-		PendingPodMinutes: pendingTime.Minutes(),
-		Replicas:          c.spec,
-		Pods:              counts,
+		Start:               c.start.Add(from),
+		Length:              tick,
+		Demand:              arrivals,
+		Capacity:            capacity,
+		Served:              q.served,
+		Backlog:             backlog,
+		Late:                q.late,
+		GPUHours:            gpuTime.Hours(),
+		PlaceholderGPUHours: holderTime.Hours(),
+		NodeGPUHours:        nodeTime.Hours(),
+		PendingPodMinutes:   pendingTime.Minutes(),
+		Replicas:            c.spec,
+		Pods:                counts,
 	}}
 
 	// Minute roll-up; capacity from the exact Ready pod-time.
@@ -416,6 +487,8 @@ func (c *Cluster) Advance(arrivals float64) (TickResult, error) {
 	m.Served += q.served
 	m.Late += q.late
 	m.GPUHours += res.Tick.GPUHours
+	m.PlaceholderGPUHours += res.Tick.PlaceholderGPUHours
+	m.NodeGPUHours += res.Tick.NodeGPUHours
 	m.PendingPodMinutes += res.Tick.PendingPodMinutes
 	c.minuteReadyTime += readyTime
 	c.ticks++
@@ -437,6 +510,8 @@ func (c *Cluster) Advance(arrivals float64) (TickResult, error) {
 	t.Served += q.served
 	t.Late += q.late
 	t.GPUHours += res.Tick.GPUHours
+	t.PlaceholderGPUHours += res.Tick.PlaceholderGPUHours
+	t.NodeGPUHours += res.Tick.NodeGPUHours
 	t.PendingPodMinutes += res.Tick.PendingPodMinutes
 
 	c.now, c.clock = to, to
@@ -457,9 +532,7 @@ func (c *Cluster) countAt(off time.Duration) PodCounts {
 		}
 	}
 	n.Total = len(c.pods)
-	for _, u := range c.nodeUsed {
-		n.GPUs += u
-	}
+	n.GPUs = (n.Ready + n.Starting) * c.cfg.GPUsPerReplica
 	return n
 }
 

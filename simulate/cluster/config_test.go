@@ -47,6 +47,15 @@ func TestValidate(t *testing.T) {
 		{"negative tick", func(c *Config) { c.Tick = -time.Second }, []string{"Tick = -1s"}},
 		{"negative max wait", func(c *Config) { c.MaxWait = -time.Second }, []string{"MaxWait = -1s"}},
 		{"negative service time", func(c *Config) { c.ServiceTime = -time.Second }, []string{"ServiceTime = -1s"}},
+		{"elastic pool", func(c *Config) {
+			c.NodeDelay, c.GPUsPerNode, c.MinNodes, c.ConsolidateAfter = 5*time.Minute, 4, 1, time.Minute
+		}, nil},
+		{"negative node delay", func(c *Config) { c.NodeDelay = -time.Second }, []string{"NodeDelay = -1s"}},
+		{"min nodes on a fixed pool", func(c *Config) { c.MinNodes = 1 }, []string{"MinNodes = 1", "needs NodeDelay"}},
+		{"consolidation on a fixed pool", func(c *Config) { c.ConsolidateAfter = time.Minute }, []string{"ConsolidateAfter = 1m0s", "needs NodeDelay"}},
+		{"negative consolidation", func(c *Config) { c.NodeDelay, c.ConsolidateAfter = time.Minute, -time.Second }, []string{"ConsolidateAfter = -1s"}},
+		{"more min nodes than the limit holds", func(c *Config) { c.NodeDelay, c.GPUsPerNode, c.MinNodes = time.Minute, 4, 3 },
+			[]string{"MinNodes = 3", "GPUs/GPUsPerNode = 2"}},
 		{"several problems at once", func(c *Config) { c.GPUs = 0; c.Tick = 7 * time.Second },
 			[]string{"GPUs = 0", "Tick = 7s"}},
 	}

@@ -29,8 +29,8 @@
 //     fit, like a MostAllocated scoring strategy on the GPU resource); all pods
 //     are the same size, so placement never changes how many fit, only which
 //     node a pod is on. By default there is one node holding every GPU.
-//     The GPU pool is fixed unless the caller changes it with SetGPUs; there
-//     is no cluster autoscaler.
+//     The GPU pool is fixed unless the caller changes it with SetGPUs, or
+//     elastic with NodeDelay (below).
 //   - Start-up: a scheduled pod holds its GPUs at once (loading the model
 //     costs GPU time) and becomes Ready Startup later, ± a uniform jitter of
 //     at most StartupJitter drawn per pod. It never fails, restarts or goes
@@ -49,6 +49,42 @@
 //     scheduled later only when SetGPUs adds GPUs. SetGPUs can also take
 //     GPUs away; pods that no longer fit are evicted, most recently scheduled
 //     first, and replaced by new Pending pods.
+//
+// # Elastic nodes
+//
+// With NodeDelay > 0 a node autoscaler (Karpenter, the cluster autoscaler)
+// sizes the pool, within a limit of GPUs:
+//
+//   - The run starts with just the nodes the initial pods need, and at least
+//     MinNodes.
+//   - A pod that fits on no Ready node stays Pending, and nodes are requested
+//     at once for the Pending pods that the nodes already launching will not
+//     hold, packed GPUsPerNode/GPUsPerReplica pods to a node, as long as the
+//     pool stays within GPUs/GPUsPerNode nodes. Karpenter gathers Pending
+//     pods for 1 to 10 s before it asks; the model asks at once, which moves
+//     a request by those seconds only.
+//   - A requested node is Ready NodeDelay later (instance launch, boot,
+//     driver install, joining the cluster); Pending pods are then bound to it
+//     at that instant, and their start-up begins.
+//   - A node left empty for ConsolidateAfter is removed (Karpenter's
+//     consolidationPolicy WhenEmpty); MinNodes are never removed. Nodes are
+//     never drained to pack pods tighter (no WhenEmptyOrUnderutilized), and
+//     no disruption budget slows removals.
+//   - NodeGPUHours count each node's GPUs from its request to its removal,
+//     idle or not: what a user of an elastic pool pays for.
+//
+// # Placeholder pods
+//
+// On an elastic pool, SetPlaceholders keeps a number of placeholder pods:
+// pause containers with the GPU request of one of the Deployment's pods and
+// the lowest priority (the overprovisioning pattern). They are scheduled
+// after the Deployment's Pending pods, call for nodes like them, and hold
+// GPUs (counted apart, in PlaceholderGPUHours), so nodes come up before the
+// Deployment needs them. A
+// pod of the Deployment that finds no room preempts the placeholder
+// scheduled last, at once (no graceful termination), and takes its GPUs;
+// the placeholders' ReplicaSet creates a Pending replacement, which calls
+// for a node in its turn. Placeholders never serve and are not in Pods.
 //
 // # Serving and the queue
 //
@@ -110,7 +146,8 @@
 // Overloaded minutes are complete minutes whose demand exceeded their Ready
 // capacity; late percent is 100 × late / demand; P99Wait is the 0.99
 // quantile above; GPU-hours sum GPUsPerReplica × the time each pod held its
-// GPUs (from scheduling to deletion, start-up included); scale events count
+// GPUs (from scheduling to deletion, start-up included), placeholder and
+// node GPU-hours as above; scale events count
 // changes of spec.replicas; pending-pod minutes sum the time pods spent
 // unscheduled.
 package cluster

@@ -42,6 +42,7 @@ type pod struct {
 	node      int           // -1 while unscheduled
 	deleted   bool
 	sampled   bool // Ready at the end of the last tick: has a metric sample
+	holder    bool // a placeholder pod, not the Deployment's
 }
 
 func (p *pod) isScheduled() bool { return p.node >= 0 }

@@ -35,6 +35,12 @@ type backtestFlags struct {
 	startupJitter   string
 	gpus            int
 	gpusPerReplica  int
+	nodeDelay       string
+	gpusPerNode     int
+	poolLimitGPUs   int
+	minNodes        int
+	consolidate     string
+	placeholders    bool
 	hpaTarget       float64
 	minReplicas     int
 	maxReplicas     int
@@ -87,13 +93,22 @@ forecast floor (prescaler), a floor from yesterday's demand (yesterday) and perf
 of overloaded minutes against GPU-hours is the yardstick: any policy can buy fewer overloaded
 minutes with more GPUs, so prescaler is compared with the frontier at equal GPU-hours.
 
+With --node-delay the GPUs are not a fixed pool but nodes of --gpus-per-node GPUs that a
+node autoscaler (Karpenter) requests for Pending pods, Ready --node-delay later, up to
+--pool-limit-gpus (default --gpus), and removes after --consolidate-after empty. GPU-hours
+are then the nodes' (from request to removal), the pods' own shown beside them, and prescaler
+runs twice more: clamped to the Ready nodes (prescaler-clamped, as the daemon sees a cluster
+today) and, with --placeholders, holding the nodes a rise needs with placeholder pods
+(prescaler-placeholders); the prescaler run itself asks for new nodes a node delay ahead.
+
 The forecaster learns from the first --warmup; every policy is scored on the rest.
 Without --trace a built-in synthetic two-week trace is used (one week of warm-up).
 Without --replica-capacity, the capacity is chosen so that the trace's peak minute needs
 --peak-replicas replicas at full utilization.`,
 		Example: `  prescaler backtest
   prescaler backtest --trace requests.csv --replica-capacity 120 --startup 180s --max-replicas 40 \
-    --season2 7d --warmup 14d --timeline timeline.csv --plot backtest.png`,
+    --season2 7d --warmup 14d --timeline timeline.csv --plot backtest.png
+  prescaler backtest --node-delay 5m --gpus-per-node 4 --placeholders`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			plan, err := f.plan(cmd.Flags().Changed)
@@ -111,6 +126,12 @@ Without --replica-capacity, the capacity is chosen so that the trace's peak minu
 	fs.StringVar(&f.startupJitter, "startup-jitter", "0", "spread the start-up time uniformly by ± this much")
 	fs.IntVar(&f.gpus, "gpus", 0, "GPUs in the cluster for this Deployment (default: --max-replicas × --gpus-per-replica)")
 	fs.IntVar(&f.gpusPerReplica, "gpus-per-replica", 1, "GPUs each replica requests")
+	fs.StringVar(&f.nodeDelay, "node-delay", "0", "time from requesting a node to Ready: > 0 provisions nodes for Pending pods, as Karpenter does; 0: a fixed pool of --gpus")
+	fs.IntVar(&f.gpusPerNode, "gpus-per-node", backtest.DefaultGPUsPerNode, "with --node-delay: GPUs of one node")
+	fs.IntVar(&f.poolLimitGPUs, "pool-limit-gpus", 0, "with --node-delay: the most GPUs the node pool may hold, in whole nodes (default: --gpus)")
+	fs.IntVar(&f.minNodes, "min-nodes", 0, "with --node-delay: nodes kept however empty")
+	fs.StringVar(&f.consolidate, "consolidate-after", report.Duration(backtest.DefaultConsolidateAfter), "with --node-delay: how long a node stays empty before it is removed (Karpenter's consolidateAfter, WhenEmpty)")
+	fs.BoolVar(&f.placeholders, "placeholders", false, "with --node-delay: also run prescaler holding the nodes a rise needs with placeholder pods")
 	fs.Float64Var(&f.hpaTarget, "hpa-target-utilization", 0.7, "the HPA's CPU utilization target, in (0, 1]")
 	fs.IntVar(&f.minReplicas, "min-replicas", 1, "the user's HPA minReplicas")
 	fs.IntVar(&f.maxReplicas, "max-replicas", 0, "the user's HPA maxReplicas (default: twice the replicas the peak minute needs)")
@@ -224,6 +245,9 @@ func (f backtestFlags) plan(changed func(string) bool) (backtestPlan, error) {
 	if err := p.derive(&o, f, changed); err != nil {
 		return p, err
 	}
+	if err := p.nodeOptions(&o, f, changed); err != nil {
+		return p, err
+	}
 	if days := (o.Demand.Len() - int(o.Warmup/time.Minute) + 24*60 - 1) / (24 * 60); f.plotDay > days {
 		return p, fmt.Errorf("--plot-day %d: the evaluation has %d days", f.plotDay, days)
 	}
@@ -319,6 +343,72 @@ func (p *backtestPlan) derive(o *backtest.Options, f backtestFlags, changed func
 	return nil
 }
 
+// nodeOptions reads the elastic pool's flags, after derive (the pool's limit
+// defaults to the GPUs), and notes the pool.
+func (p *backtestPlan) nodeOptions(o *backtest.Options, f backtestFlags, changed func(string) bool) error {
+	delay, err := parseFlagDuration("node-delay", f.nodeDelay)
+	if err != nil {
+		return err
+	}
+	if delay <= 0 {
+		if delay < 0 {
+			return fmt.Errorf("--node-delay %s: must not be negative (0: a fixed pool of --gpus)", f.nodeDelay)
+		}
+		for _, fl := range f.nodeFlags() {
+			if changed(fl.name) {
+				return fmt.Errorf("--%s %v: needs --node-delay (nodes provisioned for Pending pods); without it the pool is a fixed --gpus", fl.name, fl.value)
+			}
+		}
+		return nil
+	}
+	consolidate, err := parseFlagDuration("consolidate-after", f.consolidate)
+	if err != nil {
+		return err
+	}
+	limit := f.poolLimitGPUs
+	if !changed("pool-limit-gpus") {
+		limit = o.GPUs
+	}
+	checks := []struct {
+		bad  bool
+		flag string
+		val  any
+		why  string
+	}{
+		{consolidate <= 0, "consolidate-after", f.consolidate, "must be positive"},
+		{f.gpusPerNode < f.gpusPerReplica, "gpus-per-node", f.gpusPerNode, fmt.Sprintf("must hold at least one replica of --gpus-per-replica %d", f.gpusPerReplica)},
+		{limit < f.gpusPerNode, "pool-limit-gpus", limit, fmt.Sprintf("must hold at least one node of --gpus-per-node %d", f.gpusPerNode)},
+		{f.minNodes < 0 || f.gpusPerNode > 0 && f.minNodes > limit/f.gpusPerNode, "min-nodes", f.minNodes,
+			fmt.Sprintf("must be between 0 and the nodes --pool-limit-gpus %d holds", limit)},
+	}
+	for _, c := range checks {
+		if c.bad {
+			return fmt.Errorf("--%s %v: %s", c.flag, c.val, c.why)
+		}
+	}
+	o.NodeDelay, o.GPUsPerNode, o.PoolLimitGPUs, o.MinNodes = delay, f.gpusPerNode, limit, f.minNodes
+	o.ConsolidateAfter, o.Placeholders = consolidate, f.placeholders
+	nodes := limit / f.gpusPerNode
+	p.notes = append(p.notes, fmt.Sprintf("node pool: at most %d nodes of %d GPUs (%d replicas), Ready %s after the request, removed %s after they empty",
+		nodes, f.gpusPerNode, nodes*(f.gpusPerNode/f.gpusPerReplica), report.Duration(delay), report.Duration(consolidate)))
+	return nil
+}
+
+// nodeFlags are the elastic pool's flags, which need --node-delay, with
+// their values.
+func (f backtestFlags) nodeFlags() []struct {
+	name  string
+	value any
+} {
+	return []struct {
+		name  string
+		value any
+	}{
+		{"gpus-per-node", f.gpusPerNode}, {"pool-limit-gpus", f.poolLimitGPUs}, {"min-nodes", f.minNodes},
+		{"consolidate-after", f.consolidate}, {"placeholders", f.placeholders},
+	}
+}
+
 func fmtCapacity(v float64) string {
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", v), "0"), ".")
 }
@@ -343,6 +433,12 @@ func runBacktest(p backtestPlan, stdout, stderr io.Writer) error {
 	o := p.opts.Defaults()
 	evalMinutes := o.Demand.Len() - int(o.Warmup/time.Minute)
 	runs := 4 + len(o.FrontierUtilizations)
+	if o.NodeDelay > 0 {
+		runs++ // prescaler-clamped
+		if o.Placeholders {
+			runs++
+		}
+	}
 	progress := report.NewProgress(stderr, evalMinutes*runs, isTerminal(stderr), time.Now)
 	o.Progress = progress.Add
 	res, err := backtest.Run(o)

@@ -236,6 +236,14 @@ func TestBacktestFlagErrors(t *testing.T) {
 		{[]string{"--plot", filepath.Join(t.TempDir(), "p.png"), "--plot-day", "2"}, "--plot-day 2:"},
 		{[]string{"--timeline", filepath.Join(t.TempDir(), "missing", "t.csv")}, "--timeline"},
 		{[]string{"--trace", filepath.Join(t.TempDir(), "missing.csv")}, "--trace"},
+		{[]string{"--gpus-per-node", "4"}, "--gpus-per-node 4: needs --node-delay"},
+		{[]string{"--placeholders"}, "--placeholders true: needs --node-delay"},
+		{[]string{"--node-delay", "soon"}, `--node-delay "soon"`},
+		{[]string{"--node-delay", "-1m"}, "--node-delay -1m:"},
+		{[]string{"--node-delay", "5m", "--gpus-per-node", "2", "--gpus-per-replica", "4"}, "--gpus-per-node 2:"},
+		{[]string{"--node-delay", "5m", "--gpus-per-node", "4", "--pool-limit-gpus", "3"}, "--pool-limit-gpus 3:"},
+		{[]string{"--node-delay", "5m", "--gpus-per-node", "4", "--min-nodes", "11"}, "--min-nodes 11:"},
+		{[]string{"--node-delay", "5m", "--consolidate-after", "0"}, "--consolidate-after 0:"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -285,5 +293,53 @@ func TestBacktestBuiltInTrace(t *testing.T) {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
+	}
+}
+
+// TestBacktestNodeProvisioning: with --node-delay the command runs prescaler
+// clamped to the Ready nodes and with placeholders beside the node-aware
+// run, reports the nodes' GPU-hours with the pods' beside them, and adds the
+// nodes and placeholders to the timeline.
+func TestBacktestNodeProvisioning(t *testing.T) {
+	timeline := filepath.Join(t.TempDir(), "timeline.csv")
+	stdout, stderr := mustRun(t, append(backtestArgs(t), "--frontier", "0.7", "--json", "--timeline", timeline,
+		"--node-delay", "5m", "--gpus-per-node", "4", "--placeholders")...)
+	var doc struct {
+		backtestJSON
+		ElasticNodes bool `json:"elastic_nodes"`
+		Policies     []struct {
+			Policy  string `json:"policy"`
+			Summary struct {
+				GPUHours    float64 `json:"gpu_hours"`
+				PodGPUHours float64 `json:"pod_gpu_hours"`
+			} `json:"summary"`
+		} `json:"policies"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout)
+	}
+	var got []string
+	for _, p := range doc.Policies {
+		got = append(got, p.Policy)
+		if !(p.Summary.PodGPUHours > 0 && p.Summary.GPUHours >= p.Summary.PodGPUHours) {
+			t.Errorf("%s: node GPU-hours %v, pod GPU-hours %v", p.Policy, p.Summary.GPUHours, p.Summary.PodGPUHours)
+		}
+	}
+	want := []string{"reactive", "prescaler", "prescaler-clamped", "prescaler-placeholders", "perfect-forecast", "yesterday", "oracle"}
+	if strings.Join(got, ",") != strings.Join(want, ",") || !doc.ElasticNodes {
+		t.Errorf("policies %v (elastic %v), want %v on an elastic pool", got, doc.ElasticNodes, want)
+	}
+	if doc.Options["node_delay"] != "5m0s" || doc.Options["gpus_per_node"] != 4.0 || doc.Options["pool_limit_gpus"] != 30.0 {
+		t.Errorf("options %v: want the node pool's", doc.Options)
+	}
+	if !strings.Contains(stderr, "node pool: at most 7 nodes of 4 GPUs (28 replicas)") {
+		t.Errorf("the node pool is not announced:\n%s", stderr)
+	}
+	b, err := os.ReadFile(timeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(string(b), "\n"); !strings.HasSuffix(first, ",nodes,placeholders") {
+		t.Errorf("timeline header %q lacks the nodes and placeholders", first)
 	}
 }
