@@ -112,6 +112,19 @@ func (c *Collector) ForDeployment(namespace, name string) (Target, error) {
 	return c.Deployment(d)
 }
 
+// GetDeployment returns the Deployment namespace/name from the cache: the
+// cache's own object, read only.
+func (c *Collector) GetDeployment(namespace, name string) (*appsv1.Deployment, error) {
+	if !c.HasSynced() {
+		return nil, ErrNotSynced
+	}
+	d, err := c.deployments.Deployments(namespace).Get(name)
+	if err != nil {
+		return nil, fmt.Errorf("capacity: deployment %s/%s: %w", namespace, name, err)
+	}
+	return d, nil
+}
+
 // ReadyReplicas is the Ready replica count of a Deployment, from its status
 // as the Deployment controller last wrote it.
 func (c *Collector) ReadyReplicas(namespace, name string) (int32, error) {

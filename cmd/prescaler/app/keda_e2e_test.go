@@ -130,8 +130,9 @@ targets:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.informers.Start(ctx.Done())
-	r.informers.WaitForCacheSync(ctx.Done())
+	if err := r.startInformers(ctx); err != nil {
+		t.Fatal(err)
+	}
 	k.r = r
 	return k
 }

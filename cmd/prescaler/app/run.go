@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -32,6 +33,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/prescaler/prescaler/collector/capacity"
+	"github.com/prescaler/prescaler/collector/nodepool"
 	promsrc "github.com/prescaler/prescaler/collector/prometheus"
 	"github.com/prescaler/prescaler/collector/startup"
 	"github.com/prescaler/prescaler/config"
@@ -117,6 +119,9 @@ type runner struct {
 	registry  *prometheus.Registry
 	daemon    *daemon.Daemon
 	informers informers.SharedInformerFactory
+	// karpenter watches NodePools and NodeClaims; nil where Karpenter is
+	// not installed (looked up once, at start).
+	karpenter dynamicinformer.DynamicSharedInformerFactory
 	reloads   *prometheus.CounterVec
 	// prom is the Prometheus the daemon queries; a reload that changes
 	// prometheus.* replaces its client. applied is the config in force.
@@ -202,6 +207,10 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
+	pools, err := r.nodePools(kube, dyn)
+	if err != nil {
+		return nil, err
+	}
 	w, err := writer.NewForConfig(restCfg, eventRecorder(ctx, kube), log)
 	if err != nil {
 		return nil, err
@@ -216,12 +225,55 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 		Sweeper:  scale,
 		Signals: adapters.Signals{Source: r.prom, Targets: targets, Collector: capColl, Stale: 2 * time.Minute,
 			Metrics: queryMetrics},
+		Nodes:   adapters.Nodes{Targets: targets, Capacity: capColl, Pools: pools, Window: nodeLeadWindow, Now: time.Now},
 		Tuner:   adapters.Tuner{},
 		Metrics: daemon.NewMetrics(r.registry),
 		Log:     log,
 		Lag:     f.lag,
 	})
 	return r, err
+}
+
+// nodeLeadWindow is how far back node start-ups count for the node lead
+// time: nodes start far less often than pods.
+const nodeLeadWindow = 24 * time.Hour
+
+// nodePools builds the collector of node autoscalers' pools and node
+// start-ups, watching Karpenter's NodePools and NodeClaims where the API
+// server serves them. Karpenter installed later is seen after a restart;
+// a lookup that fails leaves the pools unwatched, so targets whose
+// provisioner is auto or karpenter are treated as fixed pools (never asking
+// for a node that may not come) until a restart looks again.
+func (r *runner) nodePools(kube kubernetes.Interface, dyn dynamic.Interface) (*nodepool.Collector, error) {
+	has, err := nodepool.Available(kube.Discovery())
+	if err != nil {
+		r.log.Error("looking up Karpenter failed; node pools are treated as fixed until a restart", "err", err)
+	}
+	if has {
+		r.karpenter = dynamicinformer.NewDynamicSharedInformerFactory(dyn, informerResync)
+	}
+	r.log.Info("node autoscaler", "karpenter", has)
+	return nodepool.NewCollector(r.informers, r.karpenter, nodeLeadWindow)
+}
+
+// startInformers starts every informer and waits for their first lists.
+func (r *runner) startInformers(ctx context.Context) error {
+	r.informers.Start(ctx.Done())
+	for typ, ok := range r.informers.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("informer cache for %v did not sync", typ)
+		}
+	}
+	if r.karpenter == nil {
+		return nil
+	}
+	r.karpenter.Start(ctx.Done())
+	for gvr, ok := range r.karpenter.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("informer cache for %v did not sync", gvr)
+		}
+	}
+	return nil
 }
 
 // eventRecorder records Events on the objects prescaler writes to.
@@ -263,11 +315,8 @@ func (r *runner) run(ctx context.Context) error {
 			stop(fmt.Errorf("http server: %w", err))
 		}
 	}()
-	r.informers.Start(ctx.Done())
-	for typ, ok := range r.informers.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return shutdownOr(ctx, fmt.Errorf("informer cache for %v did not sync", typ))
-		}
+	if err := r.startInformers(ctx); err != nil {
+		return shutdownOr(ctx, err)
 	}
 	go r.watchConfig(ctx, modTime(r.flags.configPath))
 	if !r.cfg.LeaderElection.Enabled {

@@ -72,8 +72,9 @@ targets:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.informers.Start(ctx.Done())
-	r.informers.WaitForCacheSync(ctx.Done())
+	if err := r.startInformers(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	out := r.daemon.RunOnce(ctx, time.Now())[0]
 	if out.WriteErr != nil || len(out.Errs) > 0 {
@@ -356,8 +357,9 @@ targets:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.informers.Start(ctx.Done())
-	r.informers.WaitForCacheSync(ctx.Done())
+	if err := r.startInformers(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return env, r, cfgPath, ctx
 }
 
