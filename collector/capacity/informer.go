@@ -125,6 +125,25 @@ func (c *Collector) GetDeployment(namespace, name string) (*appsv1.Deployment, e
 	return d, nil
 }
 
+// ScheduledPods counts the pods of namespace/selector bound to a node and
+// not finished: the room they hold.
+func (c *Collector) ScheduledPods(namespace string, selector labels.Selector) (int32, error) {
+	if !c.HasSynced() {
+		return 0, ErrNotSynced
+	}
+	pods, err := c.pods.Pods(namespace).List(selector)
+	if err != nil {
+		return 0, fmt.Errorf("capacity: listing pods of %s in %s: %w", selector, namespace, err)
+	}
+	var n int32
+	for _, p := range pods {
+		if p.Spec.NodeName != "" && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // ReadyReplicas is the Ready replica count of a Deployment, from its status
 // as the Deployment controller last wrote it.
 func (c *Collector) ReadyReplicas(namespace, name string) (int32, error) {

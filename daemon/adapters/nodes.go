@@ -50,7 +50,15 @@ func (n Nodes) Outlook(ctx context.Context, t *config.Target) (daemon.NodeOutloo
 	if err != nil {
 		return daemon.NodeOutlook{}, err
 	}
-	out := daemon.NodeOutlook{Provisioner: prov, Replicas: wholeNodes(res, t.Nodes.GPUsPerNode), Unbounded: res.Unbounded,
+	held, err := heldByPlaceholders(n.Capacity, t)
+	if err != nil {
+		return daemon.NodeOutlook{}, err
+	}
+	// The pools' limits count the nodes the placeholders keep up as held;
+	// the room on them is the target's (its pods preempt the placeholders),
+	// so it is added back: otherwise each placeholder scheduled would lower
+	// the bound the next decision sizes the placeholders by.
+	out := daemon.NodeOutlook{Provisioner: prov, Replicas: wholeNodes(res, t.Nodes.GPUsPerNode) + held, Unbounded: res.Unbounded,
 		GPUsPerReplica: gpusOf(pod, gpu)}
 	if est, err := n.Pools.NodeLeadP90(res.Pools, n.Window, n.Now()); err == nil {
 		out.Lead, out.Measured = est.P90, true

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prescaler/prescaler/config"
 	"github.com/prescaler/prescaler/writer"
+	"github.com/prescaler/prescaler/writer/placeholder"
 )
 
 type restoreFlags struct {
@@ -85,11 +86,45 @@ func runRestore(ctx context.Context, f restoreFlags, out, errOut io.Writer) erro
 	if err != nil {
 		return err
 	}
+	var restoreErr error
 	if len(refs) == 0 {
 		_, _ = fmt.Fprintf(out, "no object carries %s in %s: nothing to restore\n", writer.AnnotationOriginal, scopeOf(f.namespace))
-		return nil
+	} else {
+		restoreErr = restoreAll(ctx, w, refs, out)
 	}
-	return restoreAll(ctx, w, refs, out)
+	return errors.Join(restoreErr, removePlaceholders(ctx, placeholder.New(kube), f.configPath, f.namespace, out))
+}
+
+// removePlaceholders deletes the placeholder pods' Deployments: every one
+// in scope with --all, the configured targets' with --config. Nothing
+// prescaler created outlives a restore.
+func removePlaceholders(ctx context.Context, c *placeholder.Client, configPath, namespace string, out io.Writer) error {
+	list, err := c.List(ctx, namespace)
+	if err != nil {
+		return err
+	}
+	wanted := map[string]bool{}
+	if configPath != "" {
+		cfg, err := config.Load(configPath)
+		if err != nil {
+			return err
+		}
+		for _, t := range cfg.Targets {
+			wanted[t.Namespace+"/"+t.Name] = true
+		}
+	}
+	var errs []error
+	for _, p := range list {
+		if configPath != "" && !wanted[p.Namespace+"/"+p.Target] {
+			continue
+		}
+		if err := c.Remove(ctx, p.Namespace, p.Target); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		_, _ = fmt.Fprintf(out, "Deployment %s/%s: %d placeholder pods of target %s removed\n", p.Namespace, p.Name, p.Replicas, p.Target)
+	}
+	return errors.Join(errs...)
 }
 
 func scopeOf(namespace string) string {

@@ -41,6 +41,7 @@ import (
 	"github.com/prescaler/prescaler/daemon/adapters"
 	"github.com/prescaler/prescaler/internal/version"
 	"github.com/prescaler/prescaler/writer"
+	"github.com/prescaler/prescaler/writer/placeholder"
 )
 
 type runFlags struct {
@@ -225,7 +226,9 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 		Sweeper:  scale,
 		Signals: adapters.Signals{Source: r.prom, Targets: targets, Collector: capColl, Stale: 2 * time.Minute,
 			Metrics: queryMetrics},
-		Nodes:   adapters.Nodes{Targets: targets, Capacity: capColl, Pools: pools, Window: nodeLeadWindow, Now: time.Now},
+		Nodes: adapters.Nodes{Targets: targets, Capacity: capColl, Pools: pools, Window: nodeLeadWindow, Now: time.Now},
+		Placeholders: adapters.Placeholders{Client: placeholder.New(kube), Targets: targets, Capacity: capColl,
+			Namespace: f.namespace},
 		Tuner:   adapters.Tuner{},
 		Metrics: daemon.NewMetrics(r.registry),
 		Log:     log,
