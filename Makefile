@@ -28,7 +28,7 @@ DOCKER ?= docker
 BENCH_COUNT ?= 6
 BENCH_OUT ?= bench.txt
 
-.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean testbed testbed-keda image image-check demo
+.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean testbed testbed-keda testbed-karpenter image image-check demo
 
 all: build
 
@@ -53,6 +53,10 @@ testbed: ## Build the test control plane (etcd, kube-*, kubectl, kwok, prometheu
 
 testbed-keda: ## The test control plane and the KEDA operator (the KEDA tests run when it is built; make test requires it)
 	$(GO) run ./test/testbed/cmd/testbed build -with keda
+
+# Not part of make test yet: the Karpenter tests skip unless it is built.
+testbed-karpenter: ## The test control plane and Karpenter's kwok provider (the Karpenter tests run when it is built)
+	$(GO) run ./test/testbed/cmd/testbed build -with karpenter
 
 # Flags for the demo, e.g. make demo DEMO_FLAGS="--days 0.5 --speed 100ms".
 DEMO_FLAGS ?=

@@ -10,10 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -39,13 +37,6 @@ const KEDA Component = "keda-operator"
 // without them); "on" builds it first when it is missing; "off" skips them.
 const KEDAEnv = "PRESCALER_TESTBED_KEDA"
 
-// The values of KEDAEnv.
-const (
-	kedaRequire = "require"
-	kedaOn      = "on"
-	kedaOff     = "off"
-)
-
 // KEDANamespace is where the operator "runs": its service account, its RBAC
 // Role and the namespace of cluster-scoped objects' secrets
 // (KEDA_CLUSTER_OBJECT_NAMESPACE), as in KEDA's own manifests.
@@ -56,34 +47,33 @@ const KEDANamespace = "keda"
 // name and groups, so KEDA's own ClusterRole and Role bindings apply.
 const kedaServiceAccount = "keda-operator"
 
-// kedaConfigDir is the folder, inside the KEDA bin folder, that holds the
-// CRDs and RBAC manifests copied out of the KEDA module at build time, so
-// that a prebuilt folder is self-contained.
-const kedaConfigDir = "keda-config"
-
-// kedaModule is the optional tools module of the KEDA operator. It is not in
-// toolModules: Build leaves it out, so the testbed's cold build does not grow
-// by KEDA's (large) dependency graph unless a caller asks for it.
-var kedaModule = toolModule{
-	dir: "keda", module: "github.com/kedacore/keda/v2", short: "keda",
-	binaries: map[string]string{string(KEDA): "github.com/kedacore/keda/v2/cmd/operator"},
-	ldflags: func(v string) string {
-		return "-X github.com/kedacore/keda/v2/version.Version=" + v
-	},
-}
-
-// kedaConfigFiles are the files of the KEDA module copied into kedaConfigDir:
+// kedaTool is the KEDA operator as an optional tool: Build leaves it out,
+// so the testbed's cold build does not grow by KEDA's (large) dependency
+// graph unless a caller asks for it. Its folder holds, beside the binary,
 // every CRD the operator watches (it fails to start without one) and its
 // RBAC, so that it runs with the permissions a real install grants.
-var kedaConfigFiles = []string{
-	"config/crd/bases/keda.sh_scaledobjects.yaml",
-	"config/crd/bases/keda.sh_scaledjobs.yaml",
-	"config/crd/bases/keda.sh_triggerauthentications.yaml",
-	"config/crd/bases/keda.sh_clustertriggerauthentications.yaml",
-	"config/crd/bases/eventing.keda.sh_cloudeventsources.yaml",
-	"config/crd/bases/eventing.keda.sh_clustercloudeventsources.yaml",
-	"config/rbac/role.yaml",
-	"config/rbac/role_binding.yaml",
+var kedaTool = optionalTool{
+	module: toolModule{
+		dir: "keda", module: "github.com/kedacore/keda/v2", short: "keda",
+		binaries: map[string]string{string(KEDA): "github.com/kedacore/keda/v2/cmd/operator"},
+		ldflags: func(v string) string {
+			return "-X github.com/kedacore/keda/v2/version.Version=" + v
+		},
+	},
+	what: "the KEDA operator", with: "keda", makeTarget: "testbed-keda",
+	coldCost:  "about 10 CPU-minutes and 1.9 GB of modules",
+	env:       KEDAEnv,
+	configDir: "keda-config",
+	configFiles: []string{
+		"config/crd/bases/keda.sh_scaledobjects.yaml",
+		"config/crd/bases/keda.sh_scaledjobs.yaml",
+		"config/crd/bases/keda.sh_triggerauthentications.yaml",
+		"config/crd/bases/keda.sh_clustertriggerauthentications.yaml",
+		"config/crd/bases/eventing.keda.sh_cloudeventsources.yaml",
+		"config/crd/bases/eventing.keda.sh_clustercloudeventsources.yaml",
+		"config/rbac/role.yaml",
+		"config/rbac/role_binding.yaml",
+	},
 }
 
 // BuildKEDA makes sure the KEDA operator is built and returns the folder that
@@ -94,107 +84,7 @@ var kedaConfigFiles = []string{
 // 1.9 GB of modules and takes about 10 CPU-minutes (18 minutes measured on a
 // shared, loaded 2-core machine).
 func BuildKEDA(ctx context.Context, opts BuildOptions) (BuildInfo, error) {
-	logf := opts.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	if dir := os.Getenv(BinEnv); dir != "" && checkKEDADir(dir) == nil {
-		return BuildInfo{Dir: dir, Key: "(from " + BinEnv + ")"}, nil
-	}
-	info, toolsDir, err := planModules(ctx, opts, []toolModule{kedaModule})
-	if err != nil {
-		return BuildInfo{}, err
-	}
-	info.Built, err = installOnce(ctx, info.Dir, checkKEDADir, logf, func(tmp string) error {
-		logf("testbed: building the KEDA operator into %s (a cold build takes about 10 CPU-minutes and downloads 1.9 GB of modules)", info.Dir)
-		dir := filepath.Join(toolsDir, kedaModule.dir)
-		if err := buildModule(ctx, dir, kedaModule, info.Versions[kedaModule.module], tmp, logf); err != nil {
-			return err
-		}
-		if err := copyKEDAConfig(ctx, dir, filepath.Join(tmp, kedaConfigDir)); err != nil {
-			return err
-		}
-		return writeManifest(tmp, info)
-	})
-	if err != nil {
-		return BuildInfo{}, err
-	}
-	return info, nil
-}
-
-// kedaMissing says what BuildKEDA would have to build: nil when the
-// operator is there, else the folder it looked in and what that lacks.
-func kedaMissing(ctx context.Context) error {
-	if dir := os.Getenv(BinEnv); dir != "" && checkKEDADir(dir) == nil {
-		return nil
-	}
-	info, _, err := planModules(ctx, BuildOptions{}, []toolModule{kedaModule})
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(info.Dir); err != nil {
-		return fmt.Errorf("no folder %s", info.Dir)
-	}
-	if err := checkKEDADir(info.Dir); err != nil {
-		return fmt.Errorf("%s: %w", info.Dir, err)
-	}
-	return nil
-}
-
-// checkKEDADir reports what a KEDA bin folder lacks.
-func checkKEDADir(dir string) error {
-	var missing []string
-	if st, err := os.Stat(filepath.Join(dir, string(KEDA))); err != nil || st.Mode()&0o111 == 0 {
-		missing = append(missing, string(KEDA))
-	}
-	for _, f := range kedaConfigFiles {
-		if _, err := os.Stat(filepath.Join(dir, kedaConfigDir, filepath.Base(f))); err != nil {
-			missing = append(missing, kedaConfigDir+"/"+filepath.Base(f))
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("missing %s", strings.Join(missing, ", "))
-	}
-	return nil
-}
-
-// copyKEDAConfig copies kedaConfigFiles out of the KEDA module that the tools
-// module in toolsModDir requires.
-func copyKEDAConfig(ctx context.Context, toolsModDir, out string) error {
-	modDir, err := moduleDir(ctx, toolsModDir, kedaModule.module)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	for _, f := range kedaConfigFiles {
-		data, err := os.ReadFile(filepath.Join(modDir, filepath.FromSlash(f)))
-		if err != nil {
-			return fmt.Errorf("KEDA manifests: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(out, filepath.Base(f)), data, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// moduleDir returns the module cache folder of module as required by the
-// tools module in dir (downloading it if needed).
-func moduleDir(ctx context.Context, dir, module string) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", module)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	b, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("locating module %s: %w", module, err)
-	}
-	d := strings.TrimSpace(string(b))
-	if d == "" {
-		return "", fmt.Errorf("locating module %s: go list printed no folder", module)
-	}
-	return d, nil
+	return kedaTool.build(ctx, opts)
 }
 
 // RequireKEDA lets a test of the KEDA operator run, skips it or fails it,
@@ -205,64 +95,7 @@ func moduleDir(ctx context.Context, dir, module string) (string, error) {
 // -short skip it. Call it before Start, so a skipped test starts nothing.
 func RequireKEDA(t testing.TB) {
 	t.Helper()
-	switch verdict, why := decideKEDA(os.Getenv(KEDAEnv), testing.Short(), func() error { return kedaMissing(t.Context()) }); verdict {
-	case kedaSkip:
-		t.Skip(why)
-	case kedaFail:
-		t.Fatal(why)
-	case kedaBuild:
-		// Built here rather than by StartKEDA, whose context is the test's
-		// few minutes for the cluster, far shorter than a cold build.
-		if _, err := BuildKEDA(t.Context(), BuildOptions{Logf: t.Logf}); err != nil {
-			t.Fatalf("%s=%s: building the KEDA operator: %v", KEDAEnv, kedaOn, err)
-		}
-	}
-}
-
-// kedaVerdict is what RequireKEDA does with a test.
-type kedaVerdict int
-
-const (
-	kedaRun kedaVerdict = iota
-	kedaSkip
-	kedaFail
-	// kedaBuild: build the operator if it is missing, then run.
-	kedaBuild
-)
-
-// decideKEDA is RequireKEDA's decision, and why. mode is KEDAEnv's value;
-// missing says what the operator's folder lacks (nil: it is built), and is
-// asked only when the answer matters, since it runs the go command.
-//
-// Whether a test may skip is said by the environment, never guessed from
-// the clock: `make test` builds the operator and sets KEDAEnv=require, so a
-// missing build fails there however much time is left, while a plain `go
-// test` without it skips with the command that builds it.
-func decideKEDA(mode string, short bool, missing func() error) (kedaVerdict, string) {
-	const build = "run `make testbed-keda` (or `go run ./test/testbed/cmd/testbed build -with keda`)"
-	switch mode {
-	case "", kedaRequire, kedaOn, kedaOff:
-	default:
-		return kedaFail, fmt.Sprintf("%s=%q: want %s, %s, %s or unset", KEDAEnv, mode, kedaRequire, kedaOn, kedaOff)
-	}
-	if short {
-		return kedaSkip, "needs the KEDA operator (not under -short)"
-	}
-	switch mode {
-	case kedaOff:
-		return kedaSkip, KEDAEnv + "=off: tests of the KEDA operator are turned off"
-	case kedaOn:
-		return kedaBuild, ""
-	}
-	err := missing()
-	if err == nil {
-		return kedaRun, ""
-	}
-	if mode == kedaRequire {
-		return kedaFail, fmt.Sprintf("%s=%s, but the KEDA operator is not built (%v): %s first", KEDAEnv, kedaRequire, err, build)
-	}
-	return kedaSkip, fmt.Sprintf("the KEDA operator is not built (%v): %s, or set %s=%s to build it here "+
-		"(about 10 CPU-minutes and 1.9 GB of modules the first time)", err, build, KEDAEnv, kedaOn)
+	kedaTool.require(t)
 }
 
 // StartKEDA builds the KEDA operator if needed, installs what a KEDA install
@@ -281,7 +114,7 @@ func (e *Env) StartKEDA(ctx context.Context) error {
 		return fmt.Errorf("testbed: building the KEDA operator: %w", err)
 	}
 	start := time.Now()
-	if err := e.installKEDA(ctx, filepath.Join(info.Dir, kedaConfigDir)); err != nil {
+	if err := e.installKEDA(ctx, filepath.Join(info.Dir, kedaTool.configDir)); err != nil {
 		return fmt.Errorf("testbed: installing KEDA: %w", err)
 	}
 	p, err := e.kedaProcess(info.Dir)
@@ -391,7 +224,7 @@ func (e *Env) installKEDA(ctx context.Context, cfgDir string) error {
 		return err
 	}
 	var crds []string
-	for _, f := range kedaConfigFiles {
+	for _, f := range kedaTool.configFiles {
 		objs, err := readManifests(filepath.Join(cfgDir, filepath.Base(f)))
 		if err != nil {
 			return err

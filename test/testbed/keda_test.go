@@ -21,7 +21,7 @@ func TestKEDACacheKeyIsSeparate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keda, _, err := planModules(ctx, BuildOptions{ToolsDir: tools, CacheDir: "/cache"}, []toolModule{kedaModule})
+	keda, _, err := planModules(ctx, BuildOptions{ToolsDir: tools, CacheDir: "/cache"}, []toolModule{kedaTool.module})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestKEDACacheKeyIsSeparate(t *testing.T) {
 	if !strings.HasPrefix(keda.Key, "keda-2.") {
 		t.Errorf("KEDA key = %q, want keda-<version>_...", keda.Key)
 	}
-	if keda.Versions[kedaModule.module] == "" {
+	if keda.Versions[kedaTool.module.module] == "" {
 		t.Errorf("no KEDA version in %v", keda.Versions)
 	}
 }
@@ -76,22 +76,22 @@ func TestInstallOnceBuildsOnceAndChecks(t *testing.T) {
 
 func TestCheckKEDADir(t *testing.T) {
 	dir := t.TempDir()
-	err := checkKEDADir(dir)
+	err := kedaTool.check(dir)
 	if err == nil || !strings.Contains(err.Error(), string(KEDA)) || !strings.Contains(err.Error(), "keda.sh_scaledobjects.yaml") {
 		t.Errorf("empty folder: err = %v, want the operator and the CRDs named", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, string(KEDA)), nil, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, kedaConfigDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, kedaTool.configDir), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range kedaConfigFiles {
-		if err := os.WriteFile(filepath.Join(dir, kedaConfigDir, filepath.Base(f)), nil, 0o644); err != nil {
+	for _, f := range kedaTool.configFiles {
+		if err := os.WriteFile(filepath.Join(dir, kedaTool.configDir, filepath.Base(f)), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := checkKEDADir(dir); err != nil {
+	if err := kedaTool.check(dir); err != nil {
 		t.Errorf("complete folder: %v", err)
 	}
 }
@@ -128,26 +128,26 @@ func TestDecideKEDA(t *testing.T) {
 		mode    string
 		short   bool
 		missing error
-		want    kedaVerdict
+		want    toolVerdict
 		// wantWhy is part of the message; askBuilt whether the build may be
 		// looked at (it runs the go command).
 		wantWhy  string
 		askBuilt bool
 	}{
-		{name: "unset, built", want: kedaRun, askBuilt: true},
-		{name: "unset, not built", missing: notBuilt, want: kedaSkip, wantWhy: "make testbed-keda", askBuilt: true},
-		{name: "require, built", mode: "require", want: kedaRun, askBuilt: true},
-		{name: "require, not built", mode: "require", missing: notBuilt, want: kedaFail,
+		{name: "unset, built", want: runTest, askBuilt: true},
+		{name: "unset, not built", missing: notBuilt, want: skipTest, wantWhy: "make testbed-keda", askBuilt: true},
+		{name: "require, built", mode: "require", want: runTest, askBuilt: true},
+		{name: "require, not built", mode: "require", missing: notBuilt, want: failTest,
 			wantWhy: "PRESCALER_TESTBED_KEDA=require, but the KEDA operator is not built (missing keda-operator): run `make testbed-keda`", askBuilt: true},
-		{name: "require under -short", mode: "require", short: true, missing: notBuilt, want: kedaSkip, wantWhy: "-short"},
-		{name: "on, not built", mode: "on", missing: notBuilt, want: kedaBuild},
-		{name: "off, built", mode: "off", want: kedaSkip, wantWhy: "PRESCALER_TESTBED_KEDA=off"},
-		{name: "unknown value", mode: "yes", want: kedaFail, wantWhy: `PRESCALER_TESTBED_KEDA="yes": want require, on, off or unset`},
-		{name: "unknown value under -short", mode: "1", short: true, want: kedaFail, wantWhy: `PRESCALER_TESTBED_KEDA="1"`},
+		{name: "require under -short", mode: "require", short: true, missing: notBuilt, want: skipTest, wantWhy: "-short"},
+		{name: "on, not built", mode: "on", missing: notBuilt, want: buildFirst},
+		{name: "off, built", mode: "off", want: skipTest, wantWhy: "PRESCALER_TESTBED_KEDA=off"},
+		{name: "unknown value", mode: "yes", want: failTest, wantWhy: `PRESCALER_TESTBED_KEDA="yes": want require, on, off or unset`},
+		{name: "unknown value under -short", mode: "1", short: true, want: failTest, wantWhy: `PRESCALER_TESTBED_KEDA="1"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			asked := false
-			got, why := decideKEDA(tc.mode, tc.short, func() error { asked = true; return tc.missing })
+			got, why := kedaTool.decide(tc.mode, tc.short, func() error { asked = true; return tc.missing })
 			if got != tc.want || !strings.Contains(why, tc.wantWhy) {
 				t.Errorf("verdict %d (%q), want %d with %q", got, why, tc.want, tc.wantWhy)
 			}

@@ -33,10 +33,16 @@ const podReadyStageFile = "pod-fast-pod-ready.yaml"
 // default delay of 1-6s), and kwok picks at random among stages that match the
 // same pod, so adding one beside the fast stage would not be deterministic.
 func withDelayedPodReady(stages []string, dir string) ([]string, error) {
+	return replaceStage(stages, podReadyStageFile, filepath.Join(dir, "pod-ready-delayed.yaml"), delayStage)
+}
+
+// replaceStage returns the stage files with the one named base replaced by
+// a copy, rewritten by rewrite, at path.
+func replaceStage(stages []string, base, path string, rewrite func([]byte) ([]byte, error)) ([]string, error) {
 	out := make([]string, 0, len(stages))
 	replaced := false
 	for _, s := range stages {
-		if filepath.Base(s) != podReadyStageFile {
+		if filepath.Base(s) != base {
 			out = append(out, s)
 			continue
 		}
@@ -44,19 +50,18 @@ func withDelayedPodReady(stages []string, dir string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		delayed, err := delayStage(data)
+		rewritten, err := rewrite(data)
 		if err != nil {
 			return nil, fmt.Errorf("kwok stage %s: %w", s, err)
 		}
-		path := filepath.Join(dir, "pod-ready-delayed.yaml")
-		if err := os.WriteFile(path, delayed, 0o644); err != nil {
+		if err := os.WriteFile(path, rewritten, 0o644); err != nil {
 			return nil, err
 		}
 		out = append(out, path)
 		replaced = true
 	}
 	if !replaced {
-		return nil, fmt.Errorf("no %s among the kwok stages to delay", podReadyStageFile)
+		return nil, fmt.Errorf("no %s among the kwok stages to rewrite", base)
 	}
 	return out, nil
 }
@@ -64,6 +69,18 @@ func withDelayedPodReady(stages []string, dir string) ([]string, error) {
 // delayStage adds spec.delay to a kwok Stage: a default of 0 ms, overridden
 // by the pod's delay annotation, with the jitter annotation as the upper end.
 func delayStage(data []byte) ([]byte, error) {
+	annotation := func(name string) map[string]any {
+		return map[string]any{"expressionFrom": fmt.Sprintf(".metadata.annotations[%q]", name)}
+	}
+	return setStageDelay(data, map[string]any{
+		"durationMilliseconds": 0,
+		"durationFrom":         annotation(PodReadyDelayAnnotation),
+		"jitterDurationFrom":   annotation(PodReadyJitterAnnotation),
+	})
+}
+
+// setStageDelay sets a kwok Stage's spec.delay.
+func setStageDelay(data []byte, delay map[string]any) ([]byte, error) {
 	var stage map[string]any
 	if err := yaml.Unmarshal(data, &stage); err != nil {
 		return nil, err
@@ -72,13 +89,6 @@ func delayStage(data []byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("no spec mapping")
 	}
-	annotation := func(name string) map[string]any {
-		return map[string]any{"expressionFrom": fmt.Sprintf(".metadata.annotations[%q]", name)}
-	}
-	spec["delay"] = map[string]any{
-		"durationMilliseconds": 0,
-		"durationFrom":         annotation(PodReadyDelayAnnotation),
-		"jitterDurationFrom":   annotation(PodReadyJitterAnnotation),
-	}
+	spec["delay"] = delay
 	return yaml.Marshal(stage)
 }

@@ -32,8 +32,9 @@ const (
 	Prometheus        Component = "prometheus"
 )
 
-// KEDA comes last: it is started on demand (Env.StartKEDA), never by Start.
-var startOrder = []Component{Etcd, APIServer, ControllerManager, Scheduler, Kwok, Prometheus, KEDA}
+// Karpenter runs only with Options.Karpenter. KEDA comes last: it is started
+// on demand (Env.StartKEDA), never by Start.
+var startOrder = []Component{Etcd, APIServer, ControllerManager, Scheduler, Kwok, Karpenter, Prometheus, KEDA}
 
 // DefaultControllers are the kube-controller-manager controllers the testbed
 // runs: the HPA and the workload controllers it drives, Jobs (Helm's hooks
@@ -97,6 +98,11 @@ type Options struct {
 	// it no metrics API is served and HPAs only enforce their bounds.
 	PodMetrics PodMetricsFunc
 
+	// Karpenter, when set, runs Karpenter with its kwok cloud provider (see
+	// KarpenterOptions and AddNodePool); it is built first if missing (see
+	// RequireKarpenter).
+	Karpenter *KarpenterOptions
+
 	// BinDir holds the binaries. Default: $PRESCALER_TESTBED_BIN, else the
 	// build cache, built first if missing (see Build).
 	BinDir string
@@ -129,6 +135,10 @@ type PrometheusOptions struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.Karpenter != nil {
+		k := o.Karpenter.withDefaults()
+		o.Karpenter = &k
+	}
 	if o.HPASyncPeriod == 0 {
 		o.HPASyncPeriod = time.Second
 	}
@@ -189,6 +199,9 @@ func (o Options) Validate() error {
 			return fmt.Errorf("testbed: Options.Prometheus.History[%d]: %w", i, err)
 		}
 	}
+	if o.Karpenter != nil {
+		return o.Karpenter.validate()
+	}
 	return nil
 }
 
@@ -211,12 +224,16 @@ type Env struct {
 	// etcd and Prometheus data, kubeconfigs. Removed by Stop unless kept.
 	Dir string
 
-	opts  Options
-	bins  string
-	pki   *pki
-	procs map[Component]*process
+	opts Options
+	bins string
+	// karpenterBins holds Karpenter and its CRDs, with Options.Karpenter.
+	karpenterBins string
+	pki           *pki
+	procs         map[Component]*process
 
 	metricsServer *http.Server // the fake custom metrics API, if any
+	// stopUntaint ends untaintBootedNodes (nil without Karpenter).
+	stopUntaint context.CancelFunc
 
 	promMu      sync.Mutex // serialises Prometheus stop/backfill/start
 	promDataDir string
@@ -282,11 +299,19 @@ func Launch(ctx context.Context, opts Options) (*Env, error) {
 	} else if err := checkBinDir(bins); err != nil {
 		return nil, fmt.Errorf("Options.BinDir %s: %w", bins, err)
 	}
+	var karpenterBins string
+	if opts.Karpenter != nil {
+		info, err := BuildKarpenter(ctx, BuildOptions{Logf: opts.Logf})
+		if err != nil {
+			return nil, fmt.Errorf("building Karpenter: %w", err)
+		}
+		karpenterBins = info.Dir
+	}
 	dir, err := os.MkdirTemp("", "prescaler-testbed-")
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{Dir: dir, opts: opts, bins: bins, procs: map[Component]*process{}, keep: opts.KeepDir}
+	e := &Env{Dir: dir, opts: opts, bins: bins, karpenterBins: karpenterBins, procs: map[Component]*process{}, keep: opts.KeepDir}
 	start := time.Now()
 	if err := e.launch(ctx); err != nil {
 		e.keepDir()
@@ -431,6 +456,11 @@ func (e *Env) launch(ctx context.Context) error {
 	if e.opts.JobPodsKeepRunning {
 		stages = slices.DeleteFunc(stages, func(s string) bool { return filepath.Base(s) == podCompleteStageFile })
 	}
+	if k := e.opts.Karpenter; k != nil && k.NodeReadyDelay > 0 {
+		if stages, err = withDelayedNodeReady(stages, filepath.Join(e.Dir, "kwok"), k.NodeReadyDelay); err != nil {
+			return err
+		}
+	}
 	kwokAddr := "127.0.0.1:" + strconv.Itoa(kwokPort)
 	kwokArgs := []string{
 		"--kubeconfig=" + e.Kubeconfig,
@@ -445,6 +475,12 @@ func (e *Env) launch(ctx context.Context) error {
 	// own kwok configuration out of the testbed.
 	kwokEnv := append(os.Environ(), "HOME="+filepath.Join(e.Dir, "kwok"))
 	e.add(Kwok, kwokArgs, kwokEnv, httpOK("http://"+kwokAddr+"/healthz", ""))
+
+	if e.opts.Karpenter != nil {
+		if e.procs[Karpenter], err = e.karpenterProcess(e.karpenterBins, *e.opts.Karpenter); err != nil {
+			return err
+		}
+	}
 
 	if !e.opts.Prometheus.Disabled {
 		e.PrometheusURL = "http://127.0.0.1:" + strconv.Itoa(promPort)
@@ -476,6 +512,12 @@ func (e *Env) launch(ctx context.Context) error {
 			return err
 		}
 	}
+	// Karpenter's readiness check waits for its CRDs to be served.
+	if e.opts.Karpenter != nil {
+		if err := e.installKarpenterCRDs(ctx, filepath.Join(e.karpenterBins, karpenterTool.configDir)); err != nil {
+			return fmt.Errorf("Karpenter's CRDs: %w", err)
+		}
+	}
 	var rest []Component
 	for _, c := range startOrder[2:] {
 		if e.procs[c] != nil {
@@ -498,6 +540,11 @@ func (e *Env) launch(ctx context.Context) error {
 		if err := e.startCustomMetrics(ctx, e.opts.PodMetrics); err != nil {
 			return fmt.Errorf("custom metrics API: %w", err)
 		}
+	}
+	if e.opts.Karpenter != nil {
+		untaintCtx, cancel := context.WithCancel(context.Background())
+		e.stopUntaint = cancel
+		go e.untaintBootedNodes(untaintCtx)
 	}
 	return nil
 }
@@ -596,6 +643,9 @@ func (e *Env) proc(c Component) (*process, error) {
 // safe to call on a testbed that failed to start.
 func (e *Env) Stop() error {
 	e.stopOnce.Do(func() {
+		if e.stopUntaint != nil {
+			e.stopUntaint()
+		}
 		var errs []error
 		if err := e.stopCustomMetrics(); err != nil {
 			errs = append(errs, err)

@@ -2,6 +2,7 @@
 //
 //	go run ./test/testbed/cmd/testbed build        # build the binaries into the cache, print their folder
 //	go run ./test/testbed/cmd/testbed build -with keda  # also the optional KEDA operator (its folder on a second line)
+//	go run ./test/testbed/cmd/testbed build -with karpenter  # also the optional Karpenter (kwok provider)
 //	go run ./test/testbed/cmd/testbed up [flags]   # start a testbed, print its kubeconfig, run until Ctrl-C
 //	go run ./test/testbed/cmd/testbed up -seed -env-file testbed.env  # with the example config's world (docs/install.md)
 package main
@@ -29,7 +30,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) error {
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	usage := errors.New("usage: testbed build [-with keda] | testbed up [-nodes N] [-gpus G] [-hpa-sync D] [-keep] [-seed] [-env-file F]")
+	usage := errors.New("usage: testbed build [-with keda|karpenter] | testbed up [-nodes N] [-gpus G] [-hpa-sync D] [-keep] [-seed] [-env-file F]")
 	if len(args) == 0 {
 		return usage
 	}
@@ -38,12 +39,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "build":
 		fs := flag.NewFlagSet("build", flag.ContinueOnError)
-		with := fs.String("with", "", "optional component to build too: keda")
+		with := fs.String("with", "", "optional component to build too: keda or karpenter")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		if *with != "" && *with != "keda" {
-			return fmt.Errorf("-with %q: the only optional component is keda", *with)
+		buildOptional, ok := optionalBuilds[*with]
+		if *with != "" && !ok {
+			return fmt.Errorf("-with %q: the optional components are keda and karpenter", *with)
 		}
 		start := time.Now()
 		info, err := testbed.Build(ctx, testbed.BuildOptions{Logf: logf})
@@ -56,8 +58,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			logf("testbed: binaries are up to date (%s)", info.Key)
 		}
 		fmt.Fprintln(stdout, info.Dir)
-		if *with == "keda" {
-			return buildKEDA(ctx, stdout, logf)
+		if buildOptional != nil {
+			return buildOptional(ctx, stdout, logf)
 		}
 		return nil
 	case "up":
@@ -123,18 +125,26 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-// buildKEDA builds the optional KEDA operator into its own cache folder.
-func buildKEDA(ctx context.Context, stdout io.Writer, logf func(string, ...any)) error {
-	start := time.Now()
-	info, err := testbed.BuildKEDA(ctx, testbed.BuildOptions{Logf: logf})
-	if err != nil {
-		return err
+// optionalBuilds are the components `build -with` builds, each into its own
+// cache folder, printed on a second line.
+var optionalBuilds = map[string]func(context.Context, io.Writer, func(string, ...any)) error{
+	"keda":      optionalBuild("KEDA operator", testbed.BuildKEDA),
+	"karpenter": optionalBuild("Karpenter", testbed.BuildKarpenter),
+}
+
+func optionalBuild(what string, build func(context.Context, testbed.BuildOptions) (testbed.BuildInfo, error)) func(context.Context, io.Writer, func(string, ...any)) error {
+	return func(ctx context.Context, stdout io.Writer, logf func(string, ...any)) error {
+		start := time.Now()
+		info, err := build(ctx, testbed.BuildOptions{Logf: logf})
+		if err != nil {
+			return err
+		}
+		if info.Built {
+			logf("testbed: %s built in %s", what, time.Since(start).Round(time.Second))
+		} else {
+			logf("testbed: %s is up to date (%s)", what, info.Key)
+		}
+		fmt.Fprintln(stdout, info.Dir)
+		return nil
 	}
-	if info.Built {
-		logf("testbed: KEDA operator built in %s", time.Since(start).Round(time.Second))
-	} else {
-		logf("testbed: KEDA operator is up to date (%s)", info.Key)
-	}
-	fmt.Fprintln(stdout, info.Dir)
-	return nil
 }
