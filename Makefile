@@ -42,11 +42,13 @@ image: ## Build the container image $(IMAGE):$(IMAGE_TAG) (see Dockerfile)
 image-check: ## Run the Dockerfile's build stage without Docker and check the binary
 	VERSION=$(VERSION) COMMIT=$(COMMIT) BUILD_DATE=$(BUILD_DATE) hack/image-build-check.sh
 
-# make test builds the KEDA operator before the tests, so its tests must run
-# there: PRESCALER_TESTBED_KEDA=require makes a missing build fail them
-# instead of skipping them (a plain `go test` skips them when it is missing).
+# make test builds the KEDA operator and Karpenter before the tests, so their
+# tests must run there: PRESCALER_TESTBED_KEDA=require and
+# PRESCALER_TESTBED_KARPENTER=require make a missing build fail them instead
+# of skipping them (a plain `go test` skips them when it is missing).
 test: export PRESCALER_TESTBED_KEDA := require
-test: lint testbed-keda unit ## Everything CI runs
+test: export PRESCALER_TESTBED_KARPENTER := require
+test: lint testbed-keda testbed-karpenter unit ## Everything CI runs
 
 testbed: ## Build the test control plane (etcd, kube-*, kubectl, kwok, prometheus, helm) into ~/.cache/prescaler, once per version set
 	$(GO) run ./test/testbed/cmd/testbed build
@@ -54,8 +56,7 @@ testbed: ## Build the test control plane (etcd, kube-*, kubectl, kwok, prometheu
 testbed-keda: ## The test control plane and the KEDA operator (the KEDA tests run when it is built; make test requires it)
 	$(GO) run ./test/testbed/cmd/testbed build -with keda
 
-# Not part of make test yet: the Karpenter tests skip unless it is built.
-testbed-karpenter: ## The test control plane and Karpenter's kwok provider (the Karpenter tests run when it is built)
+testbed-karpenter: ## The test control plane and Karpenter's kwok provider (the Karpenter tests run when it is built; make test requires it)
 	$(GO) run ./test/testbed/cmd/testbed build -with karpenter
 
 # Flags for the demo, e.g. make demo DEMO_FLAGS="--days 0.5 --speed 100ms".
