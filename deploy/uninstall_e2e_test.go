@@ -90,6 +90,13 @@ func TestKustomizeUninstallRestores(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// One controller, as the chart's test runs: the fake kubelet runs
+		// pods as local processes, and two would share the metrics port.
+		if o.GetKind() == "Deployment" && o.GetName() == "prescaler" {
+			if err := unstructured.SetNestedField(o.Object, int64(1), "spec", "replicas"); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	newApplier(t, env).applyAll(ctx, t, objs)
 	testbed.WaitFor(ctx, t, "the installed controller's floor of 8 on inference-hpa", func() (bool, error) {
@@ -187,7 +194,7 @@ func expectStoppedThenRestored(t *testing.T, kubelet *fakeKubelet, hook string) 
 	}
 	for _, r := range runs {
 		if r.err != nil {
-			t.Errorf("the %s's container (pod %s) exited with %v", r.role, r.pod, r.err)
+			t.Errorf("the %s's container (pod %s) exited with %v; the kubelet's processes:\n%s", r.role, r.pod, r.err, kubelet.output())
 		}
 	}
 	for _, c := range controllers {

@@ -138,10 +138,12 @@ func TestMeasuredLeadTimeSizesTheForecastAndLeadsThePeak(t *testing.T) {
 	if before.Decision.Floor >= peakNeed {
 		t.Errorf("one step before peak − lead: floor %d, already the peak's %d replicas", before.Decision.Floor, peakNeed)
 	}
-	checkRaiseWindow(t, "peak − lead", at, peak, lead, 0)
-	if at.Decision.Floor < peakNeed || at.Decision.Reason != scaler.ReasonForecast || !at.Wrote {
+	// Each loop's forecast is its own (made from another origin): the
+	// floor at peak − lead covers the peak's step as that loop forecast it.
+	atNeed := checkRaiseWindow(t, "peak − lead", at, peak, lead, 0)
+	if at.Decision.Floor < atNeed || at.Decision.Reason != scaler.ReasonForecast || !at.Wrote {
 		t.Errorf("at peak − lead: floor %d (%s, written %v), want the peak's %d replicas from the forecast, written",
-			at.Decision.Floor, at.Decision.Reason, at.Wrote, peakNeed)
+			at.Decision.Floor, at.Decision.Reason, at.Wrote, atNeed)
 	}
 	hpa, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers(testbed.SeedNamespace).Get(ctx, testbed.SeedHPA, metav1.GetOptions{})
 	if err != nil {
