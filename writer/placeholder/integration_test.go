@@ -113,7 +113,12 @@ func TestPlaceholdersYieldToWorkload(t *testing.T) {
 	if _, err := kube.AppsV1().Deployments(ns).UpdateScale(ctx, workload.Name, scale, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "4 workload replicas ready", func() (bool, error) { return readyReplicas(ctx, kube, ns, "llm-server", 4) })
+	// A preemptor whose first attempt found its victims still terminating
+	// waits in the scheduler's unschedulable queue for a retry, at the
+	// latest --pod-max-in-unschedulable-pods-duration (5 minutes) later.
+	wctx, cancel := context.WithTimeout(ctx, 6*time.Minute)
+	defer cancel()
+	testbed.WaitFor(wctx, t, "4 workload replicas ready", func() (bool, error) { return readyReplicas(ctx, kube, ns, "llm-server", 4) })
 	waitFor(t, "the preempted placeholders recreated and Pending", func() (bool, error) {
 		pods, err := podsOf(ctx, kube, ns, own)
 		if err != nil || len(pods) != 3 {
