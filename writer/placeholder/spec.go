@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 
+	"github.com/prescaler/prescaler/config"
 	"github.com/prescaler/prescaler/writer"
 )
 
@@ -44,9 +45,9 @@ const (
 // Defaults.
 const (
 	// DefaultImage does nothing and holds the room its pod requests.
-	DefaultImage = "registry.k8s.io/pause:3.10"
+	DefaultImage = config.DefaultPlaceholderImage
 	// DefaultPriorityClassName is the PriorityClass placeholders run at.
-	DefaultPriorityClassName = "prescaler-placeholder"
+	DefaultPriorityClassName = config.DefaultPlaceholderPriorityClass
 	// DefaultPriority is below every pod at the default priority 0, so any
 	// of them preempts a placeholder, and not below the cluster
 	// autoscaler's default --expendable-pods-priority-cutoff of -10: pods

@@ -93,7 +93,7 @@ func TestNodesComeUpAheadOfTheForecastPeak(t *testing.T) {
 	}
 	waitSeedPods(ctx, t, env.Client, nodesSeedStart, 0)
 
-	first := nodesLoop(ctx, t, r, peak.Add(-30*time.Minute))
+	first := leadLoop(ctx, t, r, peak.Add(-30*time.Minute))
 	nodeLead := first.Nodes.Lead
 	if !first.Nodes.Measured || nodeLead < nodeBootDelay || nodeLead > nodeBootDelay+20*time.Second {
 		t.Fatalf("node lead %s (measured %v), want measured from the warm-up's NodeClaims, %s plus Karpenter's own time",
@@ -113,7 +113,7 @@ func TestNodesComeUpAheadOfTheForecastPeak(t *testing.T) {
 
 	// One pod lead before the peak the floor rises; the pods take the
 	// placeholders' nodes.
-	raised := nodesLoop(ctx, t, r, peak.Add(-nodesPodLead))
+	raised := leadLoop(ctx, t, r, peak.Add(-nodesPodLead))
 	if raised.Decision.Floor != poolGPULimit || raised.Decision.Reason != scaler.ReasonPoolLimit || !raised.Wrote {
 		t.Fatalf("at peak − pod lead: floor %d (%s, written %v), want the pool's %d with pool_limit",
 			raised.Decision.Floor, raised.Decision.Reason, raised.Wrote, poolGPULimit)
@@ -198,16 +198,6 @@ targets:
 	return r, cfgPath
 }
 
-// nodesLoop runs one loop at the virtual instant at; it must go through.
-func nodesLoop(ctx context.Context, t *testing.T, r *runner, at time.Time) daemon.Outcome {
-	t.Helper()
-	out := r.daemon.RunOnce(ctx, at)[0]
-	if len(out.Errs) > 0 || out.WriteErr != nil || !out.DataFresh {
-		t.Fatalf("loop at %s: errors %v, write %v, fresh %v", at.Format(time.TimeOnly), out.Errs, out.WriteErr, out.DataFresh)
-	}
-	return out
-}
-
 // placeholdersAsked runs a loop every step from from, and last at latest
 // itself, until the decision asks for placeholders, which must happen by
 // latest and not at from.
@@ -218,7 +208,7 @@ func placeholdersAsked(ctx context.Context, t *testing.T, r *runner, peak, from,
 		instants = append(instants, at)
 	}
 	for _, at := range append(instants, latest) {
-		out := nodesLoop(ctx, t, r, at)
+		out := leadLoop(ctx, t, r, at)
 		t.Logf("peak − %s: floor %d, %d placeholders, capacity %d, nodes %+v: %s", peak.Sub(at), out.Decision.Floor,
 			out.Decision.Placeholders, out.Capacity, out.Nodes, out.Decision.Message)
 		if out.Decision.Placeholders == 0 {
