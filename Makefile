@@ -28,7 +28,7 @@ DOCKER ?= docker
 BENCH_COUNT ?= 6
 BENCH_OUT ?= bench.txt
 
-.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean testbed testbed-keda testbed-karpenter image image-check demo
+.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean testbed testbed-keda testbed-karpenter testbed-all image image-check demo
 
 all: build
 
@@ -48,7 +48,7 @@ image-check: ## Run the Dockerfile's build stage without Docker and check the bi
 # of skipping them (a plain `go test` skips them when it is missing).
 test: export PRESCALER_TESTBED_KEDA := require
 test: export PRESCALER_TESTBED_KARPENTER := require
-test: lint testbed-keda testbed-karpenter unit ## Everything CI runs
+test: lint testbed-all unit ## Everything CI runs
 
 testbed: ## Build the test control plane (etcd, kube-*, kubectl, kwok, prometheus, helm) into ~/.cache/prescaler, once per version set
 	$(GO) run ./test/testbed/cmd/testbed build
@@ -58,6 +58,9 @@ testbed-keda: ## The test control plane and the KEDA operator (the KEDA tests ru
 
 testbed-karpenter: ## The test control plane and Karpenter's kwok provider (the Karpenter tests run when it is built; make test requires it)
 	$(GO) run ./test/testbed/cmd/testbed build -with karpenter
+
+testbed-all: ## The test control plane, the KEDA operator and Karpenter, built side by side (what make test needs)
+	$(GO) run ./test/testbed/cmd/testbed build -with keda,karpenter
 
 # Flags for the demo, e.g. make demo DEMO_FLAGS="--days 0.5 --speed 100ms".
 DEMO_FLAGS ?=

@@ -2,7 +2,7 @@
 //
 //	go run ./test/testbed/cmd/testbed build        # build the binaries into the cache, print their folder
 //	go run ./test/testbed/cmd/testbed build -with keda  # also the optional KEDA operator (its folder on a second line)
-//	go run ./test/testbed/cmd/testbed build -with karpenter  # also the optional Karpenter (kwok provider)
+//	go run ./test/testbed/cmd/testbed build -with keda,karpenter  # also Karpenter (kwok provider), a folder per line
 //	go run ./test/testbed/cmd/testbed up [flags]   # start a testbed, print its kubeconfig, run until Ctrl-C
 //	go run ./test/testbed/cmd/testbed up -seed -env-file testbed.env  # with the example config's world (docs/install.md)
 package main
@@ -15,6 +15,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,7 +32,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) error {
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	usage := errors.New("usage: testbed build [-with keda|karpenter] | testbed up [-nodes N] [-gpus G] [-hpa-sync D] [-keep] [-seed] [-env-file F]")
+	usage := errors.New("usage: testbed build [-with keda,karpenter] | testbed up [-nodes N] [-gpus G] [-hpa-sync D] [-keep] [-seed] [-env-file F]")
 	if len(args) == 0 {
 		return usage
 	}
@@ -39,29 +41,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "build":
 		fs := flag.NewFlagSet("build", flag.ContinueOnError)
-		with := fs.String("with", "", "optional component to build too: keda or karpenter")
+		with := fs.String("with", "", "optional components to build too, comma-separated: keda, karpenter")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		buildOptional, ok := optionalBuilds[*with]
-		if *with != "" && !ok {
-			return fmt.Errorf("-with %q: the optional components are keda and karpenter", *with)
-		}
-		start := time.Now()
-		info, err := testbed.Build(ctx, testbed.BuildOptions{Logf: logf})
+		optional, err := parseWith(*with)
 		if err != nil {
 			return err
 		}
-		if info.Built {
-			logf("testbed: built in %s", time.Since(start).Round(time.Second))
-		} else {
-			logf("testbed: binaries are up to date (%s)", info.Key)
-		}
-		fmt.Fprintln(stdout, info.Dir)
-		if buildOptional != nil {
-			return buildOptional(ctx, stdout, logf)
-		}
-		return nil
+		return buildAll(ctx, optional, stdout, logf)
 	case "up":
 		fs := flag.NewFlagSet("up", flag.ContinueOnError)
 		nodes := fs.Int("nodes", 2, "kwok nodes to add")
@@ -126,25 +114,77 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 // optionalBuilds are the components `build -with` builds, each into its own
-// cache folder, printed on a second line.
-var optionalBuilds = map[string]func(context.Context, io.Writer, func(string, ...any)) error{
-	"keda":      optionalBuild("KEDA operator", testbed.BuildKEDA),
-	"karpenter": optionalBuild("Karpenter", testbed.BuildKarpenter),
+// cache folder.
+var optionalBuilds = map[string]component{
+	"keda":      {what: "KEDA operator", build: testbed.BuildKEDA},
+	"karpenter": {what: "Karpenter", build: testbed.BuildKarpenter},
 }
 
-func optionalBuild(what string, build func(context.Context, testbed.BuildOptions) (testbed.BuildInfo, error)) func(context.Context, io.Writer, func(string, ...any)) error {
-	return func(ctx context.Context, stdout io.Writer, logf func(string, ...any)) error {
-		start := time.Now()
-		info, err := build(ctx, testbed.BuildOptions{Logf: logf})
-		if err != nil {
-			return err
+// component is one thing `build` builds into its own cache folder.
+type component struct {
+	what  string
+	build func(context.Context, testbed.BuildOptions) (testbed.BuildInfo, error)
+}
+
+// parseWith reads -with: known names, each once, in the order given.
+func parseWith(with string) ([]component, error) {
+	var out []component
+	seen := map[string]bool{}
+	for name := range strings.SplitSeq(with, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" || seen[name] {
+			continue
 		}
-		if info.Built {
-			logf("testbed: %s built in %s", what, time.Since(start).Round(time.Second))
-		} else {
-			logf("testbed: %s is up to date (%s)", what, info.Key)
+		c, ok := optionalBuilds[name]
+		if !ok {
+			return nil, fmt.Errorf("-with %q: the optional components are keda and karpenter", name)
 		}
-		fmt.Fprintln(stdout, info.Dir)
-		return nil
+		seen[name] = true
+		out = append(out, c)
 	}
+	return out, nil
+}
+
+// buildAll builds the control plane and the optional components, the
+// optional ones one after another beside the control plane: a go build
+// keeps both cores busy only while it compiles, so a second one fills the
+// gaps of the first (its links, the packages that wait for one slow
+// dependency). It prints each folder on its own line, the control plane's
+// first, once all are built.
+func buildAll(ctx context.Context, optional []component, stdout io.Writer, logf func(string, ...any)) error {
+	core := component{what: "control plane", build: testbed.Build}
+	dirs := make([]string, 1+len(optional))
+	errs := make([]error, 1+len(optional))
+	var wg sync.WaitGroup
+	wg.Go(func() { dirs[0], errs[0] = buildOne(ctx, core, logf) })
+	wg.Go(func() {
+		for i, c := range optional {
+			if dirs[i+1], errs[i+1] = buildOne(ctx, c, logf); errs[i+1] != nil {
+				return
+			}
+		}
+	})
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, d := range dirs {
+		fmt.Fprintln(stdout, d)
+	}
+	return nil
+}
+
+// buildOne builds one component and says how long it took.
+func buildOne(ctx context.Context, c component, logf func(string, ...any)) (string, error) {
+	start := time.Now()
+	info, err := c.build(ctx, testbed.BuildOptions{Logf: logf})
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", c.what, err)
+	}
+	if info.Built {
+		logf("testbed: %s built in %s", c.what, time.Since(start).Round(time.Second))
+	} else {
+		logf("testbed: %s is up to date (%s)", c.what, info.Key)
+	}
+	return info.Dir, nil
 }
