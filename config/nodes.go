@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Provisioner names what adds nodes for a target's pods.
 type Provisioner string
@@ -21,13 +24,10 @@ const (
 	ProvisionerClusterAutoscaler Provisioner = "clusterAutoscaler"
 )
 
-func (p Provisioner) valid() bool {
-	switch p {
-	case ProvisionerAuto, ProvisionerNone, ProvisionerKarpenter, ProvisionerClusterAutoscaler:
-		return true
-	}
-	return false
-}
+// provisioners are the declared provisioners.
+var provisioners = []Provisioner{ProvisionerAuto, ProvisionerNone, ProvisionerKarpenter, ProvisionerClusterAutoscaler}
+
+func (p Provisioner) valid() bool { return slices.Contains(provisioners, p) }
 
 // DefaultNodeLeadTime is the node lead time used while it is measured
 // ("auto") but fewer than three nodes have been seen to become Ready: a GPU

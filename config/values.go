@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,8 +23,11 @@ const (
 	ModeShadow Mode = "shadow"
 )
 
+// modes are the declared modes, in the order docs list them.
+var modes = []Mode{ModeActive, ModeShadow}
+
 // valid reports whether m is one of the declared modes.
-func (m Mode) valid() bool { return m == ModeActive || m == ModeShadow }
+func (m Mode) valid() bool { return slices.Contains(modes, m) }
 
 // LeadTime is how far ahead of predicted demand a floor is raised: either
 // Auto (the observed p90 pod start-up time) or a fixed Duration.

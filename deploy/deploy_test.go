@@ -37,8 +37,19 @@ func TestConfigIsTheExample(t *testing.T) {
 var installObjects = []string{"Namespace/prescaler", "ServiceAccount/prescaler", "ConfigMap/prescaler-config-",
 	"ClusterRole/prescaler-capacity", "ClusterRole/prescaler-targets", "ClusterRoleBinding/prescaler-capacity",
 	"Role/prescaler-leader-election", "RoleBinding/prescaler-leader-election", "Deployment/prescaler",
-	"Service/prescaler", "PodDisruptionBudget/prescaler", "NetworkPolicy/prescaler",
-	"ServiceAccount/prescaler-agent", "DaemonSet/prescaler-agent"}
+	"Service/prescaler", "PodDisruptionBudget/prescaler", "NetworkPolicy/prescaler"}
+
+// The privileged node agent is its own install (deploy/agent/), off unless
+// applied: neither default install holds any of its objects.
+func TestInstallsLeaveTheAgentOut(t *testing.T) {
+	for _, dir := range []string{".", "namespaced"} {
+		for _, o := range render(t, dir) {
+			if o.GetKind() == "DaemonSet" || strings.HasPrefix(o.GetName(), "prescaler-agent") {
+				t.Errorf("deploy/%s holds %s/%s: the agent is deploy/agent/, applied only by choice", dir, o.GetKind(), o.GetName())
+			}
+		}
+	}
+}
 
 // coreAPIVersions are the API groups every cluster serves: `kubectl apply -k
 // deploy/` must work without the Prometheus Operator's CRDs (or KEDA's).
@@ -160,7 +171,7 @@ func checkHardened(t *testing.T, dep *appsv1.Deployment) {
 // controller's pods and never the agent's, and the agent's DaemonSet selects
 // only its own.
 func TestSelectors(t *testing.T) {
-	checkSelectors(t, render(t, "."), "prescaler", "prescaler-agent")
+	checkSelectors(t, append(render(t, "."), render(t, "agent")...), "prescaler", "prescaler-agent")
 }
 
 func checkSelectors(t *testing.T, objs []*unstructured.Unstructured, name, agentName string) {
@@ -245,7 +256,7 @@ func ports(ps []networkingv1.NetworkPolicyPort) []string {
 // tolerated, no GPU requested, the pod-resources folder read-only, UID 0
 // without capabilities, and no API access.
 func TestAgentDaemonSet(t *testing.T) {
-	objs := render(t, ".")
+	objs := render(t, "agent")
 	checkAgent(t, objs, "prescaler-agent")
 	for _, o := range objs {
 		if o.GetKind() != "ClusterRoleBinding" && o.GetKind() != "RoleBinding" {
@@ -324,7 +335,7 @@ func checkAgent(t *testing.T, objs []*unstructured.Unstructured, name string) {
 // deploy/monitoring's ServiceMonitor scrapes the Service's http-metrics port
 // and its PodMonitor the agents' metrics port, keeping their pod labels.
 func TestMonitoring(t *testing.T) {
-	checkMonitors(t, render(t, "."), render(t, "monitoring"), "prescaler", "prescaler-agent")
+	checkMonitors(t, append(render(t, "."), render(t, "agent")...), render(t, "monitoring"), "prescaler", "prescaler-agent")
 }
 
 func checkMonitors(t *testing.T, install, monitors []*unstructured.Unstructured, name, agentName string) {

@@ -46,7 +46,7 @@ func TestCheckConfigExample(t *testing.T) {
 	if len(lines) != 3 || !strings.HasPrefix(lines[1], "TARGET") || !strings.HasPrefix(lines[2], "ai-inference") {
 		t.Fatalf("want a header line and one target row:\n%s", stdout)
 	}
-	for _, want := range []string{"active", "HorizontalPodAutoscaler default/inference-hpa", "auto (fallback 120)", "step 1m, season 1d, q0.9"} {
+	for _, want := range []string{"shadow", "HorizontalPodAutoscaler default/inference-hpa", "auto (fallback 120)", "step 1m, season 1d, q0.9"} {
 		if !strings.Contains(lines[2], want) {
 			t.Errorf("target row %q does not contain %q", lines[2], want)
 		}
