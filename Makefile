@@ -2,7 +2,14 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 PKG := github.com/prescaler/prescaler
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The release version, written in one place: the VERSION file. Chart.yaml's
+# appVersion (and version, without the v) and deploy/base's image tag say
+# the same (TestReleaseVersionsAgree in deploy/); make release stamps it.
+RELEASE_VERSION := $(strip $(file < VERSION))
+# Other builds are named by git describe: at a clean commit tagged
+# $(RELEASE_VERSION), that version; elsewhere the tag, the commits since it
+# and the commit (v0.1.0-3-g1f22337-dirty). Without git, the release version.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo $(RELEASE_VERSION))
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 # With SOURCE_DATE_EPOCH set (e.g. to the last commit's time, git log -1
 # --format=%ct), the stamped date is that instant, so builds are reproducible.
@@ -28,7 +35,7 @@ DOCKER ?= docker
 BENCH_COUNT ?= 6
 BENCH_OUT ?= bench.txt
 
-.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean testbed testbed-keda testbed-karpenter testbed-all image image-check demo
+.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean testbed testbed-keda testbed-karpenter testbed-all image image-check demo release
 
 all: build
 
@@ -41,6 +48,12 @@ image: ## Build the container image $(IMAGE):$(IMAGE_TAG) (see Dockerfile)
 
 image-check: ## Run the Dockerfile's build stage without Docker and check the binary
 	VERSION=$(VERSION) COMMIT=$(COMMIT) BUILD_DATE=$(BUILD_DATE) hack/image-build-check.sh
+
+# The version is RELEASE_VERSION (the VERSION file), never git describe's; the
+# script stamps the commit and the commit's time (or SOURCE_DATE_EPOCH's).
+# It refuses a working tree with changes unless ALLOW_DIRTY=1.
+release: ## Release $(RELEASE_VERSION) into dist/$(RELEASE_VERSION): static linux/amd64 and linux/arm64 binaries, the Helm chart, SHA256SUMS, each checked (hack/release.sh)
+	GO='$(GO)' hack/release.sh
 
 # make test builds the KEDA operator and Karpenter before the tests, so their
 # tests must run there: PRESCALER_TESTBED_KEDA=require and

@@ -22,6 +22,8 @@ type Config struct {
 	Server Server `yaml:"server"`
 	// Targets are the workloads whose floors prescaler manages.
 	Targets []Target `yaml:"targets"`
+	// Discovery adds the HPAs and ScaledObjects that opt in by annotation.
+	Discovery Discovery `yaml:"discovery"`
 }
 
 // Prometheus is the connection to the Prometheus HTTP API.
@@ -256,7 +258,8 @@ func Default() *Config {
 			RenewDeadline: Duration(10 * time.Second),
 			RetryPeriod:   Duration(2 * time.Second),
 		},
-		Server: Server{Address: ":8080"},
+		Server:    Server{Address: ":8080"},
+		Discovery: Discovery{Target: DefaultTarget()},
 	}
 }
 

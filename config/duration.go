@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 // Duration is a time.Duration that also accepts days and weeks ("7d", "1w",
@@ -15,59 +16,55 @@ import (
 // It marshals back in the same style.
 type Duration time.Duration
 
-// ParseDuration parses Go duration syntax extended with the units "d" (24h) and
-// "w" (168h). The leading day/week part must come first: "1d12h" is valid,
-// "12h1d" is not. A duration beyond time.Duration's range (about 292 years)
-// is an error wrapping ErrDurationRange, never a wrapped-around value.
+// ParseDuration parses Prometheus' duration syntax (model.ParseDuration:
+// whole numbers of w, d, h, m, s and ms, largest unit first: "1w2d",
+// "1d12h", "90s") and Go's (time.ParseDuration: fractions, a sign, µs and
+// ns: "1.5m", "-1h", "250us"), and Go's after whole weeks and days
+// ("1d1.5s", which FormatDuration prints). Weeks and days are whole and come
+// first: "1.5d" and "12h1d" are errors, and so is "-1d". A bare number is an
+// error except "0". A duration beyond time.Duration's range (about 292
+// years) is an error wrapping ErrDurationRange, never a wrapped-around value.
 //
-// prometheus/common/model.ParseDuration also checks the range and knows d
-// and w, but it takes whole numbers only and no sign, so "1.5d", "1.5h"
-// and "-1h" (which the validation reports as not positive) would stop
-// parsing; this parser keeps Go's syntax and adds the checks.
+// Prometheus' "y" (365 days) is refused: a year is not a fixed length, and
+// no window prescaler reads is that long.
 func ParseDuration(s string) (time.Duration, error) {
 	text := strings.TrimSpace(s)
-	if text == "" {
-		return 0, fmt.Errorf("empty duration")
+	switch {
+	case text == "":
+		return 0, errors.New("empty duration")
+	case strings.Contains(text, "y"):
+		return 0, fmt.Errorf("invalid duration %q", s)
 	}
-	var total time.Duration
-	rest := text
-	for _, unit := range []struct {
-		suffix string
-		size   time.Duration
-	}{{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}} {
-		i := strings.Index(rest, unit.suffix)
-		if i < 0 {
-			continue
-		}
-		n, err := strconv.ParseFloat(rest[:i], 64)
-		if err != nil || n < 0 || math.IsInf(n, 0) {
+	d, err := model.ParseDuration(text)
+	if err == nil {
+		return time.Duration(d), nil
+	}
+	if outOfRange(err) {
+		return 0, rangeError(s)
+	}
+	// Go's syntax, after the whole weeks and days if any: no unit of Go's
+	// has a "w" or a "d" in it.
+	cut := strings.LastIndexAny(text, "wd") + 1
+	var days model.Duration
+	if cut > 0 {
+		if days, err = model.ParseDuration(text[:cut]); err != nil {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
-		part, ok := scaleDuration(n, unit.size)
-		if total, ok = addDurations(total, part, ok); !ok {
-			return 0, rangeError(s)
-		}
-		rest = rest[i+1:]
 	}
-	if rest != "" {
-		d, err := time.ParseDuration(rest)
-		if err != nil {
-			if goDurationSyntax.MatchString(rest) {
-				// Well formed but too long: time.ParseDuration calls that
-				// invalid too.
-				return 0, rangeError(s)
-			}
-			return 0, fmt.Errorf("invalid duration %q", s)
-		}
-		if d < 0 && total > 0 {
-			return 0, fmt.Errorf("invalid duration %q", s)
-		}
-		var ok bool
-		if total, ok = addDurations(total, d, true); !ok {
-			return 0, rangeError(s)
-		}
+	rest, err := time.ParseDuration(text[cut:])
+	if err != nil || cut > 0 && rest < 0 {
+		return 0, fmt.Errorf("invalid duration %q", s)
 	}
-	return total, nil
+	if rest > MaxDuration-time.Duration(days) {
+		return 0, rangeError(s)
+	}
+	return time.Duration(days) + rest, nil
+}
+
+// outOfRange reports model.ParseDuration's error for a well-formed duration
+// beyond time.Duration's range: it has no error value of its own to match.
+func outOfRange(err error) bool {
+	return strings.HasSuffix(err.Error(), "out of range")
 }
 
 // ErrDurationRange is wrapped by the error for a duration beyond
@@ -80,27 +77,6 @@ const MaxDuration = time.Duration(math.MaxInt64)
 func rangeError(s string) error {
 	return fmt.Errorf("duration %q is %w: the longest is %s", s, ErrDurationRange, FormatDuration(MaxDuration.Truncate(time.Second)))
 }
-
-// scaleDuration is n units, and whether it fits in a time.Duration.
-func scaleDuration(n float64, unit time.Duration) (time.Duration, bool) {
-	v := n * float64(unit)
-	// float64(math.MaxInt64) rounds up to 2⁶³, itself out of range.
-	if v >= float64(math.MaxInt64) {
-		return 0, false
-	}
-	return time.Duration(v), true
-}
-
-// addDurations is a + b when both are in range (ok) and the sum fits.
-func addDurations(a, b time.Duration, ok bool) (time.Duration, bool) {
-	if !ok || b > 0 && a > MaxDuration-b || b < 0 && a < math.MinInt64-b {
-		return 0, false
-	}
-	return a + b, true
-}
-
-// goDurationSyntax is the syntax time.ParseDuration accepts (besides "0").
-var goDurationSyntax = regexp.MustCompile(`^[-+]?(([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
 
 // FormatDuration writes d with the largest whole units, days included: 24h
 // prints as "1d", 36h as "1d12h", 90s as "1m30s".

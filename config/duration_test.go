@@ -20,7 +20,10 @@ func TestParseDuration(t *testing.T) {
 		{"week", "1w", 7 * day},
 		{"days then hours", "1d12h", 36 * time.Hour},
 		{"weeks then days", "1w2d", 9 * day},
-		{"fractional day", "1.5d", 36 * time.Hour},
+		{"two weeks", "2w", 14 * day},
+		{"fractional minutes", "1.5m", 90 * time.Second},
+		{"days then a fraction of a second", "1d1.5s", day + 1500*time.Millisecond},
+		{"days then microseconds", "1d250us", day + 250*time.Microsecond},
 		{"go seconds", "90s", 90 * time.Second},
 		{"go milliseconds", "500ms", 500 * time.Millisecond},
 		{"go compound", "1h30m", 90 * time.Minute},
@@ -56,11 +59,19 @@ func TestParseDurationRejects(t *testing.T) {
 		{"week after day", "2d1w"},
 		{"negative rest after days", "1d-1h"},
 		{"unknown unit", "3y"},
+		{"years, which prometheus knows", "1y2d"},
+		{"fractional day", "1.5d"},
+		{"exponent", "1e300d"},
+		{"nanoseconds beyond the range", "9223372036854775808ns"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got, err := ParseDuration(tt.in); err == nil {
-				t.Errorf("ParseDuration(%q) = %v, want an error", tt.in, got)
+			got, err := ParseDuration(tt.in)
+			if err == nil {
+				t.Fatalf("ParseDuration(%q) = %v, want an error", tt.in, got)
+			}
+			if strings.TrimSpace(tt.in) != "" && !strings.Contains(err.Error(), strconv.Quote(tt.in)) {
+				t.Errorf("ParseDuration(%q) error %q does not name the value", tt.in, err)
 			}
 		})
 	}
@@ -139,7 +150,7 @@ func TestDurationText(t *testing.T) {
 func TestParseDurationOutOfRange(t *testing.T) {
 	for _, in := range []string{
 		"15250w106751d71h34m34s", "300000d", "9999999w", "15251w", "106752d",
-		"2562048h", "9223372036854775808ns", "106751d24h", "1e300d", "15250w106751d",
+		"2562048h", "106751d24h", "15250w106751d", "106751d23h47m17s", "106751d23h47m16.9s",
 	} {
 		t.Run(in, func(t *testing.T) {
 			got, err := ParseDuration(in)

@@ -204,7 +204,9 @@ func envNames(path []string) []string {
 }
 
 // scalarPaths lists the paths of the scalar keys under t. Lists are entered
-// only when withLists is set, with "[]" appended to the list's key.
+// only when withLists is set, with "[]" appended to the list's key. A
+// target outside the targets list (discovery.target) is one key: its keys
+// are those of targets[], and it has no environment overrides.
 func scalarPaths(t reflect.Type, path []string, withLists bool) [][]string {
 	var paths [][]string
 	for _, f := range fieldsOf(t) {
@@ -212,6 +214,15 @@ func scalarPaths(t reflect.Type, path []string, withLists bool) [][]string {
 		switch {
 		case isLeaf(f.typ):
 			paths = append(paths, keyPath)
+		case f.typ == reflect.TypeFor[Target]():
+			if withLists {
+				paths = append(paths, keyPath)
+			}
+		case f.typ.Kind() == reflect.Slice && isLeaf(f.typ.Elem()):
+			if withLists {
+				keyPath[len(keyPath)-1] += "[]"
+				paths = append(paths, keyPath)
+			}
 		case f.typ.Kind() == reflect.Struct:
 			paths = append(paths, scalarPaths(f.typ, keyPath, withLists)...)
 		case f.typ.Kind() == reflect.Slice && withLists:

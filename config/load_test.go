@@ -289,7 +289,7 @@ func TestParseValidates(t *testing.T) {
 func TestParseEmptyDocument(t *testing.T) {
 	isolateEnv(t)
 	_, err := Parse(nil)
-	if err == nil || err.Error() != "targets: at least one target is required" {
+	if err == nil || err.Error() != "targets: at least one target is required (or discovery.enabled)" {
 		t.Errorf("Parse(nil) error = %v, want only the missing targets", err)
 	}
 }

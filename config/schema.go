@@ -4,10 +4,11 @@ import (
 	"reflect"
 )
 
-// durationPattern matches the durations the config accepts as text: one or
-// more number-unit pairs, largest unit first (what model.ParseDuration of
-// prometheus/common reads), or a bare 0.
-const durationPattern = `^(0|([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$`
+// durationPattern matches the shape of the durations the config accepts
+// as text: number-unit pairs (fractions and a sign allowed, as
+// ParseDuration reads them), or a bare 0. Which combinations are valid is
+// ParseDuration's to say, at load.
+const durationPattern = `^[-+]?(0|([0-9]*\.?[0-9]+(ns|us|µs|ms|s|m|h|d|w|y))+)$`
 
 // JSONSchema returns a JSON Schema of the config file: every key with its
 // type, unknown keys refused, and the spelled-out values of the enumerations

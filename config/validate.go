@@ -32,7 +32,8 @@ func (c *Config) Validate() error {
 	c.Prometheus.validate(&r, "prometheus")
 	c.LeaderElection.validate(&r, "leaderElection")
 	c.Server.validate(&r, "server")
-	validateTargets(&r, c.Targets)
+	validateTargets(&r, c.Targets, c.Discovery.Enabled)
+	c.Discovery.validate(&r, "discovery")
 	return errors.Join(r.problems...)
 }
 
@@ -162,9 +163,9 @@ func (s *Server) validate(r *report, path string) {
 	}
 }
 
-func validateTargets(r *report, targets []Target) {
-	if len(targets) == 0 {
-		r.add("targets", "at least one target is required")
+func validateTargets(r *report, targets []Target, discovery bool) {
+	if len(targets) == 0 && !discovery {
+		r.add("targets", "at least one target is required (or discovery.enabled)")
 		return
 	}
 	nameOwner := map[string]int{}

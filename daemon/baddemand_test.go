@@ -55,7 +55,7 @@ func (r *rig) loops(n int) []Outcome {
 }
 
 func (r *rig) invalidSteps(reason string) float64 {
-	return testutil.ToFloat64(r.d.metrics.invalidSteps.WithLabelValues("a", reason))
+	return testutil.ToFloat64(r.d.metrics.invalidSteps.WithLabelValues(labelsOf("a", reason)...))
 }
 
 // Absurd demand samples, in the history read at start-up (3e38, within
@@ -192,7 +192,7 @@ func TestFailedRefitIsCountedAndExplained(t *testing.T) {
 	if !strings.Contains(why[0], "no finite observation") {
 		t.Errorf("refit error %q does not say why", why[0])
 	}
-	if v := testutil.ToFloat64(r.d.metrics.refitFails.WithLabelValues("a")); v != float64(failures) {
+	if v := testutil.ToFloat64(r.d.metrics.refitFails.WithLabelValues(labelsOf("a")...)); v != float64(failures) {
 		t.Errorf("refit failures counter %v, want %d", v, failures)
 	}
 }
@@ -218,7 +218,7 @@ func TestDecisionSeriesClearedWithoutADecision(t *testing.T) {
 			t.Errorf("%d prescaler_%s series after the object went away, want 0", n, name)
 		}
 	}
-	if v := testutil.ToFloat64(r.d.metrics.errors.WithLabelValues("a")); v != 1 {
+	if v := testutil.ToFloat64(r.d.metrics.errors.WithLabelValues(labelsOf("a")...)); v != 1 {
 		t.Errorf("error counter %v, want 1", v)
 	}
 }

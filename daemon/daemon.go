@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prescaler/prescaler/config"
+	"github.com/prescaler/prescaler/scaler"
 )
 
 // GCPercent is the garbage collector's target that `prescaler run` sets
@@ -94,8 +95,8 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	d := &Daemon{src: sources{demand: o.Demand, capacity: o.Capacity, startup: o.Startup, scale: o.Scaler, signals: o.Signals,
-		nodes: o.Nodes, placeholders: o.Placeholders, lag: o.Lag},
+	d := &Daemon{src: sources{demand: o.Demand, capacity: o.Capacity, startup: o.Startup,
+		scale: loggedScaler{Scaler: o.Scaler, log: o.Log}, signals: o.Signals, nodes: o.Nodes, placeholders: o.Placeholders, lag: o.Lag},
 		metrics: o.Metrics, log: o.Log, targets: map[string]*target{}, tuner: o.Tuner, sweeper: o.Sweeper, placeholders: o.Placeholders}
 	if o.Tuner != nil {
 		d.tuneQueue = make(chan tuneJob, tuneQueueSize)
@@ -147,8 +148,10 @@ func (d *Daemon) Update(ctx context.Context, cfg *config.Config) error {
 	for _, commit := range commits {
 		commit()
 	}
-	for name := range d.targets {
-		if _, kept := next[name]; !kept {
+	for name, old := range d.targets {
+		// A target re-pointed at another object drops the series labelled
+		// with the old one, as a target that left does.
+		if n, kept := next[name]; !kept || n.cfg.Object() != old.cfg.Object() {
 			d.metrics.forget(name)
 		}
 	}
@@ -197,9 +200,7 @@ func (d *Daemon) giveBack(ctx context.Context) {
 		if _, err := d.src.scale.Restore(ctx, t); err != nil {
 			d.log.Error("restore failed for a target leaving the config; retrying next loop", "target", t.Name, "object", t.Object().String(), "err", err)
 			retry = append(retry, *t)
-			continue
 		}
-		d.log.Info("gave a leaving target's object its user's values back", "target", t.Name, "object", t.Object().String())
 	}
 	d.mu.Lock()
 	d.leaving = append(retry, d.leaving...)
@@ -335,4 +336,40 @@ func (d *Daemon) logOutcome(o Outcome) {
 		d.log.Debug("target decided", append(attrs, "reason", string(o.Decision.Reason), "floor", o.Decision.Floor,
 			"shadow", o.Shadow, "lead", o.LeadTime, "capacity", o.Capacity)...)
 	}
+}
+
+// loggedScaler writes one info line for each call that changed an object:
+// a floor or behavior written, or the user's values given back (a target
+// that left the config, an object that opted out). A call that changed
+// nothing logs nothing, so a steady target is silent at info.
+type loggedScaler struct {
+	Scaler
+	log *slog.Logger
+}
+
+func (s loggedScaler) Apply(ctx context.Context, t *config.Target, d scaler.Decision) (WriteReport, error) {
+	rep, err := s.Scaler.Apply(ctx, t, d)
+	if err == nil && rep.Changed {
+		s.log.Info("wrote the floor", targetAttrs(t, "previous_floor", rep.PreviousFloor, "floor", rep.Floor,
+			"behavior_changed", rep.BehaviorChanged, "reason", string(d.Reason))...)
+	}
+	return rep, err
+}
+
+func (s loggedScaler) Restore(ctx context.Context, t *config.Target) (WriteReport, error) {
+	rep, err := s.Scaler.Restore(ctx, t)
+	if err == nil && rep.Changed {
+		s.log.Info("gave the object its user's values back", targetAttrs(t, "previous_floor", rep.PreviousFloor, "floor", rep.Floor)...)
+	}
+	return rep, err
+}
+
+// targetAttrs are the log attributes naming a target and its object, then more.
+func targetAttrs(t *config.Target, more ...any) []any {
+	return append([]any{"target", t.Name}, objectAttrs(t.Object(), more...)...)
+}
+
+// objectAttrs are the log attributes naming an HPA or ScaledObject, then more.
+func objectAttrs(ref config.ObjectRef, more ...any) []any {
+	return append([]any{"namespace", ref.Namespace, "kind", ref.Kind, "object", ref.Name}, more...)
 }

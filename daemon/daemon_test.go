@@ -192,7 +192,7 @@ func TestShadowModeWritesNothing(t *testing.T) {
 	if !out.Shadow || out.Wrote || len(r.scale.applied["a"]) != 0 {
 		t.Fatalf("shadow outcome %+v, applied %v", out, r.scale.applied["a"])
 	}
-	if v := testutil.ToFloat64(r.d.metrics.wouldWrite.WithLabelValues("a")); v != float64(out.Decision.Floor) {
+	if v := testutil.ToFloat64(r.d.metrics.wouldWrite.WithLabelValues(labelsOf("a")...)); v != float64(out.Decision.Floor) {
 		t.Errorf("would-write metric %v, decision %d", v, out.Decision.Floor)
 	}
 }
@@ -245,7 +245,7 @@ func TestOneTargetFailingDoesNotStopAnother(t *testing.T) {
 	if outs[1].Target != "fine" || !outs[1].Wrote {
 		t.Errorf("fine target outcome %+v", outs[1])
 	}
-	if v := testutil.ToFloat64(r.d.metrics.errors.WithLabelValues("broken")); v != 1 {
+	if v := testutil.ToFloat64(r.d.metrics.errors.WithLabelValues(labelsOf("broken")...)); v != 1 {
 		t.Errorf("error counter %v, want 1", v)
 	}
 }
@@ -278,21 +278,20 @@ func TestTargetLeavingTheConfigIsRestored(t *testing.T) {
 func TestMetricsExposition(t *testing.T) {
 	r := newRig(t, fixedCapacity{n: 40}, testTarget("a"))
 	out := r.d.RunOnce(context.Background(), r.evening)[0]
-	if v := testutil.ToFloat64(r.d.metrics.floor.WithLabelValues("a")); v != float64(out.Decision.Floor) {
+	if v := testutil.ToFloat64(r.d.metrics.floor.WithLabelValues(labelsOf("a")...)); v != float64(out.Decision.Floor) {
 		t.Errorf("floor metric %v, decision %d", v, out.Decision.Floor)
 	}
-	if v := testutil.ToFloat64(r.d.metrics.reason.WithLabelValues("a", "forecast")); v != 1 {
+	if v := testutil.ToFloat64(r.d.metrics.reason.WithLabelValues(labelsOf("a", "forecast")...)); v != 1 {
 		t.Errorf("reason{forecast} = %v, want 1", v)
 	}
-	if v := testutil.ToFloat64(r.d.metrics.leadTime.WithLabelValues("a")); v != 180 {
+	if v := testutil.ToFloat64(r.d.metrics.leadTime.WithLabelValues(labelsOf("a")...)); v != 180 {
 		t.Errorf("lead time %v s, want 180", v)
 	}
-	if v := testutil.ToFloat64(r.d.metrics.forecast.WithLabelValues("a", "quantile_peak")); math.Abs(v-out.Decision.PeakDemand) > 1e-9 {
+	if v := testutil.ToFloat64(r.d.metrics.forecast.WithLabelValues(labelsOf("a", "quantile_peak")...)); math.Abs(v-out.Decision.PeakDemand) > 1e-9 {
 		t.Errorf("forecast metric %v, decision peak %v", v, out.Decision.PeakDemand)
 	}
-	problems, err := testutil.GatherAndLint(r.reg)
-	if err != nil || len(problems) > 0 {
-		t.Errorf("metric lint: %v %v", err, problems)
+	if problems := lint(t, r.reg); len(problems) > 0 {
+		t.Errorf("metric lint: %v", problems)
 	}
 }
 

@@ -59,7 +59,7 @@ func TestAutoCapacityIsLearnedFromGPUUtilization(t *testing.T) {
 	if ratio := float64(first.Decision.Needed) / float64(last.Decision.Needed); ratio < 2.3 || ratio > 3.7 {
 		t.Errorf("needed %d with the fallback, %d learned: ratio %.2f, want about 3", first.Decision.Needed, last.Decision.Needed, ratio)
 	}
-	if v := testutil.ToFloat64(r.d.metrics.capacityLearned.WithLabelValues("a")); v != 1 {
+	if v := testutil.ToFloat64(r.d.metrics.capacityLearned.WithLabelValues(labelsOf("a")...)); v != 1 {
 		t.Errorf("prescaler_replica_capacity_learned %v, want 1", v)
 	}
 }
@@ -80,7 +80,7 @@ func TestSLOBreachBelowTheHPAsCountIsAShortForecast(t *testing.T) {
 	if !out.SLOBreach || !out.ForecastShort || out.Health.ShortShare == 0 {
 		t.Fatalf("breach %v short %v share %v, want a short forecast", out.SLOBreach, out.ForecastShort, out.Health.ShortShare)
 	}
-	if v := testutil.ToFloat64(r.d.metrics.shortTotal.WithLabelValues("a")); v != 1 {
+	if v := testutil.ToFloat64(r.d.metrics.shortTotal.WithLabelValues(labelsOf("a")...)); v != 1 {
 		t.Errorf("prescaler_forecast_short_total %v, want 1", v)
 	}
 	// A breach with the floor at or above the HPA's count is not the
@@ -146,7 +146,7 @@ func TestDemotionAndPromotion(t *testing.T) {
 	if ev := r.scale.events["a"]; len(ev) != 1 || !strings.HasPrefix(ev[0], ReasonDemoted+": forecast error") {
 		t.Errorf("events %q, want one %s", ev, ReasonDemoted)
 	}
-	if v := testutil.ToFloat64(r.d.metrics.demoted.WithLabelValues("a")); v != 1 {
+	if v := testutil.ToFloat64(r.d.metrics.demoted.WithLabelValues(labelsOf("a")...)); v != 1 {
 		t.Errorf("prescaler_demoted %v, want 1", v)
 	}
 	// Inside the hysteresis band it stays demoted; once the window holds
@@ -159,7 +159,7 @@ func TestDemotionAndPromotion(t *testing.T) {
 	if ev := r.scale.events["a"]; len(ev) != 2 || !strings.HasPrefix(ev[1], ReasonPromoted) {
 		t.Errorf("events %q, want a promotion second", ev)
 	}
-	if v := testutil.ToFloat64(r.d.metrics.demotions.WithLabelValues("a", "promote")); v != 1 {
+	if v := testutil.ToFloat64(r.d.metrics.demotions.WithLabelValues(labelsOf("a", "promote")...)); v != 1 {
 		t.Errorf("promotions counted %v, want 1", v)
 	}
 }
@@ -178,7 +178,7 @@ func TestDemotionDisabledOnlyExportsTheError(t *testing.T) {
 	if out.Demoted || out.Health.WAPE < 0.5 || len(r.scale.events["a"]) != 0 {
 		t.Errorf("demoted %v error %v events %v: want a high error and no demotion", out.Demoted, out.Health.WAPE, r.scale.events["a"])
 	}
-	if v := testutil.ToFloat64(r.d.metrics.forecastError.WithLabelValues("a")); v < 0.5 {
+	if v := testutil.ToFloat64(r.d.metrics.forecastError.WithLabelValues(labelsOf("a")...)); v < 0.5 {
 		t.Errorf("prescaler_forecast_error %v", v)
 	}
 }

@@ -119,7 +119,7 @@ func TestPoolsLetTheFloorAskForNewNodes(t *testing.T) {
 	if out.Nodes.Lead != surgeNodeLead || !out.Nodes.Measured || out.Nodes.Provisionable != 20 {
 		t.Errorf("nodes %+v; want the measured %s and 20 provisionable", out.Nodes, surgeNodeLead)
 	}
-	if got := testutil.ToFloat64(r.d.metrics.nodeLead.WithLabelValues("a")); got != surgeNodeLead.Seconds() {
+	if got := testutil.ToFloat64(r.d.metrics.nodeLead.WithLabelValues(labelsOf("a")...)); got != surgeNodeLead.Seconds() {
 		t.Errorf("node_lead_time_seconds %v, want %v", got, surgeNodeLead.Seconds())
 	}
 	// The pools' limit bounds the floor, with its own reason.
@@ -188,7 +188,7 @@ func TestPlaceholdersAreKeptAndPriced(t *testing.T) {
 	if want := float64(n) * 2 * 30; out.PlaceholderGPUSeconds != want {
 		t.Errorf("placeholder GPU-seconds %v, want %v", out.PlaceholderGPUSeconds, want)
 	}
-	if got := testutil.ToFloat64(r.d.metrics.placeholderGPUSeconds.WithLabelValues("a")); got != float64(n)*2*30 {
+	if got := testutil.ToFloat64(r.d.metrics.placeholderGPUSeconds.WithLabelValues(labelsOf("a")...)); got != float64(n)*2*30 {
 		t.Errorf("placeholder_gpu_seconds_total %v", got)
 	}
 }

@@ -82,9 +82,9 @@ func TestShadowTargetExportsWhatItsFloorWouldHaveChanged(t *testing.T) {
 	if len(r.scale.applied["s"]) != 0 {
 		t.Fatal("a shadow target was written")
 	}
-	overloaded := testutil.ToFloat64(r.d.metrics.shadowOverloaded.WithLabelValues("s")) / 60
-	covered := testutil.ToFloat64(r.d.metrics.shadowCovered.WithLabelValues("s")) / 60
-	extra := testutil.ToFloat64(r.d.metrics.shadowExtra.WithLabelValues("s")) / 60
+	overloaded := testutil.ToFloat64(r.d.metrics.shadowOverloaded.WithLabelValues(labelsOf("s")...)) / 60
+	covered := testutil.ToFloat64(r.d.metrics.shadowCovered.WithLabelValues(labelsOf("s")...)) / 60
+	extra := testutil.ToFloat64(r.d.metrics.shadowExtra.WithLabelValues(labelsOf("s")...)) / 60
 	// ~480 req/min against 2 × 50: every counted minute is overloaded and
 	// the ~10-replica floor decided a lead time (3 minutes) earlier covers
 	// it. Ten minutes of loops count the steps from the fourth on.

@@ -97,4 +97,13 @@ type WriteReport struct {
 	// Conflicts counts writes refused with 409 Conflict and retried: some
 	// other writer changed the object between prescaler's read and write.
 	Conflicts int
+	// Changed is true when the call did what it was asked and the object
+	// changed: Apply wrote the decision (not when the object already held
+	// it), Restore gave the user's values back (not when the object held
+	// nothing of prescaler's).
+	Changed bool
+	// PreviousFloor and Floor are the minReplicas before and after the
+	// call; BehaviorChanged reports that the behavior was written too.
+	PreviousFloor, Floor int32
+	BehaviorChanged      bool
 }

@@ -71,7 +71,7 @@ func (d *Daemon) sweep(ctx context.Context) {
 			errs = append(errs, fmt.Errorf("%s: %w", r.Object, err))
 			continue
 		}
-		d.log.Info("gave an object its user's values back", "object", r.Object.String(), "why", r.Why)
+		d.log.Info("gave the object its user's values back", objectAttrs(r.Object, "why", r.Why)...)
 		d.metrics.released.WithLabelValues(r.Why).Inc()
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -19,7 +19,9 @@ const staleSteps = 3
 // Outcome is what one loop did for one target: the numbers behind the
 // decision, for metrics, logs and Events.
 type Outcome struct {
-	Target   string
+	Target string
+	// Object is the HPA or ScaledObject the target writes to.
+	Object   config.ObjectRef
 	Decision scaler.Decision
 	// Wrote is true when the decision was applied (active mode).
 	Wrote bool
@@ -156,7 +158,7 @@ type sources struct {
 // reconcile runs one loop for the target at now: read the object, feed the
 // forecaster the new demand, decide, write (or not, in shadow mode).
 func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outcome {
-	out := Outcome{Target: t.cfg.Name, Capacity: -1, Step: time.Duration(t.cfg.Forecast.Step)}
+	out := Outcome{Target: t.cfg.Name, Object: t.cfg.Object(), Capacity: -1, Step: time.Duration(t.cfg.Forecast.Step)}
 	state, err := src.scale.State(ctx, &t.cfg)
 	if err != nil {
 		out.Errs = append(out.Errs, fmt.Errorf("read %s: %w", t.cfg.Object(), err))

@@ -81,14 +81,14 @@ func TestOverloadBudgetTunesTheHeadroom(t *testing.T) {
 		t.Fatalf("after the replay: headroom %s, want the tuned quantile 0.70, floor utilization 0.90", second.Headroom)
 	}
 	for stat, want := range map[string]float64{"quantile": 0.7, "floor_utilization": 0.9} {
-		if v := testutil.ToFloat64(r.d.metrics.headroom.WithLabelValues("a", stat)); v != want {
+		if v := testutil.ToFloat64(r.d.metrics.headroom.WithLabelValues(labelsOf("a", stat)...)); v != want {
 			t.Errorf("prescaler_headroom{setting=%q} = %v, want %v", stat, v, want)
 		}
 	}
-	if v := testutil.ToFloat64(r.d.metrics.tuneReplay.WithLabelValues("a", "budget_minutes_per_day")); v != 10 {
+	if v := testutil.ToFloat64(r.d.metrics.tuneReplay.WithLabelValues(labelsOf("a", "budget_minutes_per_day")...)); v != 10 {
 		t.Errorf("budget metric %v, want 10", v)
 	}
-	if v := testutil.ToFloat64(r.d.metrics.hpaAdvice.WithLabelValues("a", "target")); v != 0.9 {
+	if v := testutil.ToFloat64(r.d.metrics.hpaAdvice.WithLabelValues(labelsOf("a", "target")...)); v != 0.9 {
 		t.Errorf("advice metric %v, want 0.9", v)
 	}
 	events := strings.Join(r.scale.events["a"], "\n")

@@ -82,6 +82,10 @@ func TestChartSchemaNamesBadValues(t *testing.T) {
 		"image.pullPolicy=Often":   "/image/pullPolicy",
 		"service.port=70000":       "/service/port",
 		"image.digest=sha256:beef": "/image/digest",
+		// The config value is checked against the config's own schema.
+		"config.interwal=15s":                    "additional properties 'interwal' not allowed",
+		"config.targets[0].mode=dryrun":          "/config/targets/0/mode",
+		"config.targets[0].forecast.season=1day": "/config/targets/0/forecast/season",
 	} {
 		out, err := h.run("template", "prescaler", chartDir, "--set", set)
 		if err == nil || !strings.Contains(string(out), want) {
@@ -120,13 +124,18 @@ func TestChartDefaults(t *testing.T) {
 	}
 	dep := deployment(t, objs)
 	checkHardened(t, dep)
-	checkSelectors(t, objs, "prescaler", "prescaler-agent")
-	checkAgent(t, objs, "prescaler-agent")
+	if ds := find(objs, "DaemonSet/"); ds != nil {
+		t.Errorf("the chart installs %s by default: the privileged agent is opt-in (agent.enabled)", ds.GetName())
+	}
+	withAgent := h.template(t, "--set", "agent.enabled=true")
+	checkSelectors(t, withAgent, "prescaler", "prescaler-agent")
+	checkAgent(t, withAgent, "prescaler-agent")
 	if k := deployment(t, render(t, ".")); !slices.Equal(dep.Spec.Template.Spec.Containers[0].Args, k.Spec.Template.Spec.Containers[0].Args) {
 		t.Errorf("the chart runs %v, kustomize %v", dep.Spec.Template.Spec.Containers[0].Args, k.Spec.Template.Spec.Containers[0].Args)
 	}
-	if img := dep.Spec.Template.Spec.Containers[0].Image; !strings.HasPrefix(img, "ghcr.io/prescaler/prescaler:v") {
-		t.Errorf("image %q, want the repository with the appVersion tag", img)
+	// Both installs run the release's image (TestReleaseVersionsAgree).
+	if img, want := dep.Spec.Template.Spec.Containers[0].Image, releaseImage(t); img != want {
+		t.Errorf("the chart's image is %q, want the release's %s", img, want)
 	}
 
 	// The ConfigMap holds the example, and the Deployment mounts it.

@@ -35,6 +35,7 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/prescaler/prescaler/config"
 	"github.com/prescaler/prescaler/scaler"
@@ -627,12 +628,18 @@ func (b *bed) testDisabled(t *testing.T) {
 	ns := b.namespace(t)
 	ref, _ := b.hpa(t, ns, "web", 2, nil)
 	b.apply(t, ref, scaler.Decision{Floor: 5})
-	scale, err := b.kube.AppsV1().Deployments(ns).GetScale(b.ctx(t), ref.Name, metav1.GetOptions{})
+	// The HPA controller scales the Deployment to the new floor meanwhile:
+	// read and write the scale again when it did so in between.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		scale, err := b.kube.AppsV1().Deployments(ns).GetScale(b.ctx(t), ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		scale.Spec.Replicas = 0
+		_, err = b.kube.AppsV1().Deployments(ns).UpdateScale(b.ctx(t), ref.Name, scale, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	scale.Spec.Replicas = 0
-	if _, err := b.kube.AppsV1().Deployments(ns).UpdateScale(b.ctx(t), ref.Name, scale, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := b.w.Observe(b.ctx(t), ref)

@@ -214,7 +214,7 @@ func (s Scaler) State(ctx context.Context, t *config.Target) (daemon.ScaleState,
 // Apply implements daemon.Scaler.
 func (s Scaler) Apply(ctx context.Context, t *config.Target, d scaler.Decision) (daemon.WriteReport, error) {
 	res, err := s.Writer.Apply(ctx, t.Object(), d)
-	return daemon.WriteReport{Conflicts: res.Conflicts}, err
+	return writeReport(res, writer.OutcomeWritten), err
 }
 
 // Restore implements daemon.Scaler.
@@ -223,7 +223,16 @@ func (s Scaler) Restore(ctx context.Context, t *config.Target) (daemon.WriteRepo
 	if errors.Is(err, writer.ErrNotFound) {
 		return daemon.WriteReport{}, nil // nothing left to give back
 	}
-	return daemon.WriteReport{Conflicts: res.Conflicts}, err
+	return writeReport(res, writer.OutcomeRestored), err
+}
+
+// writeReport is the daemon's view of a writer call meant to end in the
+// outcome done. Any other outcome reports no change: the object already
+// held the values, or Apply found it opted out and gave it back instead of
+// writing the decision.
+func writeReport(res writer.Result, done writer.Outcome) daemon.WriteReport {
+	return daemon.WriteReport{Conflicts: res.Conflicts, Changed: res.Outcome == done,
+		PreviousFloor: res.PreviousFloor, Floor: res.Floor, BehaviorChanged: res.BehaviorChanged}
 }
 
 // Announce implements daemon.Scaler.

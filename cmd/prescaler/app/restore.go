@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -63,6 +62,13 @@ pre-delete hook runs exactly this).`,
 }
 
 func runRestore(ctx context.Context, f restoreFlags, out, errOut io.Writer) error {
+	// The report goes to out, one line per object; the writer's warnings
+	// and client-go's lines go to errOut, as text for the person or the
+	// Job log reading it.
+	log, err := newLogger(errOut, "text", "info")
+	if err != nil {
+		return err
+	}
 	restCfg, err := restConfig(f.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("kubernetes client configuration: %w", err)
@@ -78,7 +84,7 @@ func runRestore(ctx context.Context, f restoreFlags, out, errOut io.Writer) erro
 		}
 	}
 	recorder := syncRecorder{ctx: ctx, events: kube.CoreV1(), errOut: errOut}
-	w, err := writer.NewForConfig(restCfg, recorder, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w, err := writer.NewForConfig(restCfg, recorder, log)
 	if err != nil {
 		return err
 	}

@@ -96,21 +96,6 @@ func newRunCommand() *cobra.Command {
 	return cmd
 }
 
-func newLogger(w interface{ Write([]byte) (int, error) }, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: %w", level, err)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q must be json or text", format)
-}
-
 // runner is everything `prescaler run` wires together, built in one place.
 type runner struct {
 	flags     runFlags
@@ -128,6 +113,11 @@ type runner struct {
 	// prometheus.* replaces its client. applied is the config in force.
 	prom    *adapters.Prometheus
 	applied *config.Config
+	// file is the config file as last loaded; applied adds the targets of
+	// annotated objects to it (annotated is nil unless discovery.enabled
+	// at start).
+	file      *config.Config
+	annotated *annotated
 	// restartRequired is 1 while the config in force differs from the one
 	// the process started with in keys read only at start.
 	restartRequired prometheus.Gauge
@@ -165,6 +155,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
+	logStart(log, cfg)
 	restCfg, err := restConfig(f.kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
@@ -179,11 +170,11 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{flags: f, log: log, cfg: cfg, applied: cfg, kube: kube, registry: prometheus.NewRegistry()}
+	r := &runner{flags: f, log: log, cfg: cfg, applied: cfg, file: cfg, kube: kube, registry: prometheus.NewRegistry()}
 	r.leader.Store(!cfg.LeaderElection.Enabled)
 	r.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "config_reloads_total",
-		Help: "Config file reloads by result: success (applied), restart_required (applied, but it changes keys read only at start: server.*, leaderElection.*) or failure (rejected, the last good config stays)."}, []string{"result"})
+		Help: "Config file reloads by result: success (applied), restart_required (applied, but it changes keys read only at start: server.*, leaderElection.*, discovery.enabled turned on) or failure (rejected, the last good config stays)."}, []string{"result"})
 	for _, result := range []string{reloadSuccess, reloadRestartRequired, reloadFailure} {
 		r.reloads.WithLabelValues(result)
 	}
@@ -202,6 +193,11 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	}
 	if r.informers, err = newInformerFactory(kube, f.namespace, cfg); err != nil {
 		return nil, err
+	}
+	if cfg.Discovery.Enabled {
+		if r.annotated, err = newAnnotated(r.informers, kube.Discovery(), dyn, f.namespace, log); err != nil {
+			return nil, err
+		}
 	}
 	capColl := capacity.NewCollector(r.informers)
 	recorder, err := startup.NewRecorder(r.informers, 24*time.Hour)
@@ -321,6 +317,14 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.startInformers(ctx); err != nil {
 		return shutdownOr(ctx, err)
 	}
+	if r.annotated != nil {
+		// The annotated objects' targets join before the first loop, whose
+		// sweep would otherwise give their objects back.
+		if err := r.annotated.start(ctx); err != nil {
+			return shutdownOr(ctx, err)
+		}
+		r.rediscover(ctx)
+	}
 	go r.watchConfig(ctx, modTime(r.flags.configPath))
 	if !r.cfg.LeaderElection.Enabled {
 		return shutdownOr(ctx, r.daemon.Run(ctx))
@@ -418,6 +422,9 @@ func (r *runner) watchConfig(ctx context.Context, last time.Time) {
 		}
 		mt := modTime(r.flags.configPath)
 		if mt.Equal(last) {
+			if r.annotated != nil {
+				r.rediscover(ctx)
+			}
 			continue
 		}
 		last = mt
@@ -442,9 +449,13 @@ const (
 // prescaler_config_restart_required stays 1 until a restart, or a later
 // file that puts them back.
 func (r *runner) reload(ctx context.Context) {
-	cfg, err := config.Load(r.flags.configPath)
+	file, err := config.Load(r.flags.configPath)
 	if err == nil {
-		err = checkScope(r.flags.namespace, cfg)
+		err = checkScope(r.flags.namespace, file)
+	}
+	cfg := file
+	if err == nil {
+		cfg, err = r.effective(file)
 	}
 	var src *promsrc.Source
 	if err == nil && !reflect.DeepEqual(cfg.Prometheus, r.applied.Prometheus) {
@@ -462,7 +473,7 @@ func (r *runner) reload(ctx context.Context) {
 		r.prom.Swap(src)
 		r.log.Info("prometheus client rebuilt from the reloaded config", "url", src.URL())
 	}
-	r.applied = cfg
+	r.applied, r.file = cfg, file
 	if keys := startOnlyChanges(r.cfg, cfg); len(keys) > 0 {
 		r.restartRequired.Set(1)
 		r.reloads.WithLabelValues(reloadRestartRequired).Inc()
@@ -475,13 +486,18 @@ func (r *runner) reload(ctx context.Context) {
 	r.log.Info("config reloaded", "file", r.flags.configPath, "targets", len(cfg.Targets))
 }
 
-// startOnlyChanges names the keys read only at start (the HTTP server and
-// leader election) whose value in next differs from started, e.g.
-// "server.address".
+// startOnlyChanges names the keys read only at start (the HTTP server,
+// leader election, discovery turned on) whose value in next differs from
+// started, e.g. "server.address".
 func startOnlyChanges(started, next *config.Config) []string {
 	var keys []string
 	keys = append(keys, changedFields("server", started.Server, next.Server)...)
 	keys = append(keys, changedFields("leaderElection", started.LeaderElection, next.LeaderElection)...)
+	// Discovery's informers start with the process: turning it off applies
+	// at once (its targets leave), turning it on after a restart.
+	if !started.Discovery.Enabled && next.Discovery.Enabled {
+		keys = append(keys, "discovery.enabled")
+	}
 	return keys
 }
 

@@ -5,9 +5,11 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
+	autoscalinginformers "k8s.io/client-go/informers/autoscaling/v2"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -21,8 +23,8 @@ const informerResync = 10 * time.Minute
 
 // newInformerFactory returns the shared informer factory of the capacity and
 // start-up collectors. With namespace set (a namespace-scoped install, see
-// deploy/namespaced) the informers that only serve targets, Deployments and
-// LimitRanges, list and watch that namespace alone, so the install needs no
+// deploy/namespaced) the informers that only serve targets, Deployments,
+// LimitRanges and (for discovery) HPAs, list and watch that namespace alone, so the install needs no
 // cluster-wide grant for them; every target must then be in it. Nodes, pods
 // and RuntimeClasses stay cluster-wide: a node's free GPUs depend on every
 // pod on it, whatever its namespace.
@@ -44,6 +46,9 @@ func newInformerFactory(kube kubernetes.Interface, namespace string, cfg *config
 	})
 	f.InformerFor(&corev1.LimitRange{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
 		return coreinformers.NewLimitRangeInformer(c, namespace, resync, indexers)
+	})
+	f.InformerFor(&autoscalingv2.HorizontalPodAutoscaler{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+		return autoscalinginformers.NewHorizontalPodAutoscalerInformer(c, namespace, resync, indexers)
 	})
 	return f, nil
 }

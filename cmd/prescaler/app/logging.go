@@ -1,0 +1,72 @@
+package app
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+
+	"k8s.io/klog/v2"
+
+	"github.com/prescaler/prescaler/config"
+	"github.com/prescaler/prescaler/internal/version"
+)
+
+// newLogger returns the logger of a command that talks to Kubernetes,
+// writing to w in format (json or text) from level up. client-go, leader
+// election and the informers log through klog; klog is routed into the
+// same handler, so that every line has the one format and no klog text
+// line reaches standard error.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	var log *slog.Logger
+	switch format {
+	case "json":
+		log = slog.New(slog.NewJSONHandler(w, opts))
+	case "text":
+		log = slog.New(slog.NewTextHandler(w, opts))
+	default:
+		return nil, fmt.Errorf("--log-format %q must be json or text", format)
+	}
+	if err := routeKlog(log, lv); err != nil {
+		return nil, err
+	}
+	return log, nil
+}
+
+// routeKlog sends klog's output to log and sets klog's verbosity to match
+// level. klog logs in two ways: its global functions (klog.InfoS,
+// klog.V(n).Info) check klog's own verbosity, and a logger taken from a
+// context (klog.FromContext) goes to log directly, where klog's slog bridge
+// turns V(n) into the slog level -n. Verbosity -level makes both pass the
+// same lines: V(0) only at info, up to V(4) at debug (slog.LevelDebug is
+// -4). client-go's request traces, V(6) and up, stay out at every level.
+//
+// klog's bridge knows info and error only: klog's warnings come at info.
+func routeKlog(log *slog.Logger, level slog.Level) error {
+	klog.SetSlogLogger(log)
+	flags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(flags)
+	if err := flags.Set("v", strconv.Itoa(max(0, -int(level)))); err != nil {
+		return fmt.Errorf("klog verbosity: %w", err)
+	}
+	return nil
+}
+
+// logStart writes `prescaler run`'s first line: the build, and the targets
+// the config asks it to run.
+func logStart(log *slog.Logger, cfg *config.Config) {
+	v := version.Get()
+	targets := make([]string, len(cfg.Targets))
+	for i := range cfg.Targets {
+		t := &cfg.Targets[i]
+		obj := t.Object()
+		targets[i] = fmt.Sprintf("%s: %s %s/%s, %s", t.Name, obj.Kind, obj.Namespace, obj.Name, t.Mode)
+	}
+	log.Info("prescaler starting", "version", v.Version, "commit", v.Commit, "targets", len(targets), "target_objects", targets)
+}
