@@ -1,11 +1,15 @@
 package app
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"k8s.io/klog/v2"
 
@@ -49,13 +53,55 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 //
 // klog's bridge knows info and error only: klog's warnings come at info.
 func routeKlog(log *slog.Logger, level slog.Level) error {
-	klog.SetSlogLogger(log)
+	handler := log.Handler()
+	klogTarget.Store(&handler)
+	klogOnce.Do(func() { klog.SetSlogLogger(slog.New(forwardHandler{})) })
 	flags := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(flags)
 	if err := flags.Set("v", strconv.Itoa(max(0, -int(level)))); err != nil {
 		return fmt.Errorf("klog verbosity: %w", err)
 	}
 	return nil
+}
+
+// klog's logger is set once per process: klog.SetSlogLogger writes klog's
+// globals without a lock, which races with client-go goroutines already
+// logging. Every later newLogger (a command run again in the same process,
+// as tests do) only points klogTarget at its own handler.
+var (
+	klogOnce   sync.Once
+	klogTarget atomic.Pointer[slog.Handler]
+)
+
+// forwardHandler hands each klog record to the handler klogTarget holds
+// when the record is written, applying the attributes and groups klog
+// added on the way in the order it added them.
+type forwardHandler struct {
+	ops []func(slog.Handler) slog.Handler
+}
+
+func (f forwardHandler) target() slog.Handler {
+	h := *klogTarget.Load()
+	for _, op := range f.ops {
+		h = op(h)
+	}
+	return h
+}
+
+func (f forwardHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return f.target().Enabled(ctx, l)
+}
+
+func (f forwardHandler) Handle(ctx context.Context, r slog.Record) error {
+	return f.target().Handle(ctx, r)
+}
+
+func (f forwardHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return forwardHandler{ops: append(slices.Clip(f.ops), func(h slog.Handler) slog.Handler { return h.WithAttrs(attrs) })}
+}
+
+func (f forwardHandler) WithGroup(name string) slog.Handler {
+	return forwardHandler{ops: append(slices.Clip(f.ops), func(h slog.Handler) slog.Handler { return h.WithGroup(name) })}
 }
 
 // logStart writes `prescaler run`'s first line: the build, and the targets

@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -67,14 +67,22 @@ func captureStderr(t *testing.T) func() string {
 	return stop
 }
 
-// resetKlog puts klog back as the process started, writing text to
-// standard error at verbosity 0, when the test ends.
+// TestMain routes klog before any test starts a client: klog's own
+// logger is set once per process (routeKlog), and setting it while
+// client-go goroutines log would race, as it would in `prescaler run` if it
+// were not the first thing done.
+func TestMain(m *testing.M) {
+	if err := routeKlog(slog.New(slog.NewTextHandler(os.Stderr, nil)), slog.LevelInfo); err != nil {
+		panic(err)
+	}
+	os.Exit(m.Run())
+}
+
+// resetKlog points klog back at standard error, as text at verbosity 0,
+// when the test ends.
 func resetKlog(t *testing.T) {
 	t.Cleanup(func() {
-		klog.ClearLogger()
-		flags := flag.NewFlagSet("klog", flag.ContinueOnError)
-		klog.InitFlags(flags)
-		if err := flags.Set("v", "0"); err != nil {
+		if err := routeKlog(slog.New(slog.NewTextHandler(os.Stderr, nil)), slog.LevelInfo); err != nil {
 			t.Error(err)
 		}
 	})
