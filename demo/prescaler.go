@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/prescaler/prescaler/cmd/prescaler/app"
 	"github.com/prescaler/prescaler/config"
 	"github.com/prescaler/prescaler/demo/loadgen"
+	"github.com/prescaler/prescaler/internal/freeport"
 )
 
 // clockUnits are prescaler's settings on the compressed clock.
@@ -158,14 +158,10 @@ func (p *prescalerRun) stoppedEarly() (bool, error) {
 	}
 }
 
-// freeAddress returns a 127.0.0.1 address with a port free right now.
+// freeAddress returns a 127.0.0.1 address with a port free right now,
+// outside the range the demo's own client connections draw from.
 func freeAddress() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
+	return freeport.Addr()
 }
 
 // decision is what prescaler's /metrics says about the target.

@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,6 +31,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/prescaler/prescaler/internal/freeport"
 	"github.com/prescaler/prescaler/test/testbed"
 )
 
@@ -158,12 +158,10 @@ func seed(ctx context.Context, t *testing.T, kube kubernetes.Interface) {
 // name the Role allows, and serves metrics on a free port.
 func writeConfig(t *testing.T, promURL string) (path, metricsURL string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
 	path = filepath.Join(t.TempDir(), "config.yaml")
 	text := fmt.Sprintf(`
 interval: 1s

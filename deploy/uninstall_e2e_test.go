@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/prescaler/prescaler/internal/freeport"
 	"github.com/prescaler/prescaler/test/testbed"
 )
 
@@ -263,12 +263,10 @@ func writeValues(t *testing.T, promURL string) string {
 // local port (the controller runs as a local process).
 func testConfig(t *testing.T, promURL string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
 	return fmt.Sprintf(`interval: 1s
 prometheus: {url: %q}
 leaderElection: {enabled: true, leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 500ms}

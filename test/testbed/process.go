@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prescaler/prescaler/internal/freeport"
 )
 
 // process is one component: a binary, its arguments and its log file. It can
@@ -200,25 +201,9 @@ func tail(path string, n int) string {
 	return "  " + string(bytes.Join(lines, []byte("\n  ")))
 }
 
-// freePorts reserves n distinct free TCP ports on 127.0.0.1. The listeners
-// are held until all ports are chosen, so the n ports differ; another process
-// could still take one before the component binds it (rare; Start fails
-// clearly if so).
+// freePorts returns n distinct loopback ports for the components, chosen
+// outside the kernel's ephemeral range so that no client connection of a
+// test running beside this one takes one before the component binds it.
 func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
+	return freeport.Ports(n)
 }

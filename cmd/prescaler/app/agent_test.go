@@ -16,17 +16,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/prescaler/prescaler/cmd/prescaler/app"
+	"github.com/prescaler/prescaler/internal/freeport"
 )
 
-// freeAddr is a loopback address with a port nothing listens on.
+// freeAddr is a loopback address with a port free a moment ago, outside
+// the ephemeral range other tests' client connections draw from.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	return addr
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/prescaler/prescaler/internal/freeport"
 	"github.com/prescaler/prescaler/test/testbed"
 	"github.com/prescaler/prescaler/writer"
 )
@@ -189,15 +189,15 @@ func startPrescaler(ctx context.Context, t *testing.T, bin, cfgPath, kubeconfig,
 	return p
 }
 
-// freeAddr returns a loopback address with a port free a moment ago.
+// freeAddr is a loopback address with a port free a moment ago, outside
+// the ephemeral range other tests' client connections draw from.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // kill sends SIGKILL, waits for the process to be gone and returns when it
