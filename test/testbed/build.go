@@ -41,6 +41,9 @@ type toolModule struct {
 	ldflags  func(version string) string
 	// tags are build tags that leave out what the testbed never uses.
 	tags string
+	// trim, if set, leaves most of one package out of the build (see
+	// packageTrim), where the project has no build tag for it.
+	trim *packageTrim
 }
 
 var toolModules = []toolModule{
@@ -370,6 +373,11 @@ func buildModule(ctx context.Context, dir string, m toolModule, version, out str
 	}
 	slices.Sort(names)
 	slices.Sort(group)
+	trim, cleanup, err := trimFlags(ctx, dir, m)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	start := time.Now()
 	logf("testbed: building %s %s (%s)", m.module, version, strings.Join(names, ", "))
 	runOnce := func(args ...string) error {
@@ -377,6 +385,7 @@ func buildModule(ctx context.Context, dir string, m toolModule, version, out str
 		if m.tags != "" {
 			flags = append(flags, "-tags", m.tags)
 		}
+		flags = append(flags, trim...)
 		args = append(flags, args...)
 		cmd := exec.CommandContext(ctx, "go", args...)
 		cmd.Dir = dir
