@@ -39,6 +39,8 @@ type Daemon struct {
 	cfg      *config.Config
 	targets  map[string]*target
 	lastLoop atomic.Int64 // unix nanoseconds of the end of the last loop
+	// status is each target's state as its last loop left it (Status).
+	status map[string]TargetStatus
 
 	tuner     Tuner
 	tuneQueue chan tuneJob
@@ -153,6 +155,7 @@ func (d *Daemon) Update(ctx context.Context, cfg *config.Config) error {
 		// with the old one, as a target that left does.
 		if n, kept := next[name]; !kept || n.cfg.Object() != old.cfg.Object() {
 			d.metrics.forget(name)
+			delete(d.status, name)
 		}
 	}
 	d.cfg, d.targets, d.sweepDue = cfg, next, true
@@ -245,6 +248,7 @@ func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
 	fits := 0
 	for _, o := range outcomes {
 		d.metrics.record(o)
+		d.noteStatus(o, now)
 		d.logOutcome(o)
 		fits += o.Fits
 	}

@@ -97,8 +97,13 @@ func (f *fakeScaler) State(_ context.Context, t *config.Target) (ScaleState, err
 func (f *fakeScaler) Apply(_ context.Context, t *config.Target, d scaler.Decision) (WriteReport, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// Like the writer: a write that changes the floor reports it.
+	prev := int32(1)
+	if a := f.applied[t.Name]; len(a) > 0 {
+		prev = a[len(a)-1].Floor
+	}
 	f.applied[t.Name] = append(f.applied[t.Name], d)
-	return WriteReport{}, nil
+	return WriteReport{Changed: d.Floor != prev, PreviousFloor: prev, Floor: d.Floor}, nil
 }
 
 func (f *fakeScaler) Restore(_ context.Context, t *config.Target) (WriteReport, error) {

@@ -216,14 +216,13 @@ func (m *Metrics) record(o Outcome) {
 	m.recordNodes(o, l)
 	m.capacity.With(l).Set(float64(o.Capacity))
 	m.dataFresh.With(l).Set(boolGauge(o.DataFresh))
-	if len(o.Forecast) > 0 {
-		perMinute := 1 / o.stepMinutes()
+	if f := forecastOf(o); f != nil {
 		forecast := m.forecast.MustCurryWith(l)
-		forecast.WithLabelValues("quantile_peak").Set(d.PeakDemand)
-		forecast.WithLabelValues("mean_next").Set(o.Forecast[0].Mean * perMinute)
-		forecast.WithLabelValues("mean_lead").Set(o.LeadForecast.Mean * perMinute)
-		forecast.WithLabelValues("lower_lead").Set(o.LeadForecast.Lower * perMinute)
-		forecast.WithLabelValues("upper_lead").Set(o.LeadForecast.Upper * perMinute)
+		forecast.WithLabelValues("quantile_peak").Set(f.QuantilePeak)
+		forecast.WithLabelValues("mean_next").Set(f.MeanNext)
+		forecast.WithLabelValues("mean_lead").Set(f.MeanLead)
+		forecast.WithLabelValues("lower_lead").Set(f.LowerLead)
+		forecast.WithLabelValues("upper_lead").Set(f.UpperLead)
 	}
 }
 

@@ -25,6 +25,11 @@ type Outcome struct {
 	Decision scaler.Decision
 	// Wrote is true when the decision was applied (active mode).
 	Wrote bool
+	// Changed is true when that write changed the object (Wrote is true
+	// also when the object already held the decision); PreviousFloor and
+	// WrittenFloor are its minReplicas before and after.
+	Changed                     bool
+	PreviousFloor, WrittenFloor int32
 	// Shadow is true in shadow mode: Decision is what would have been written.
 	Shadow bool
 	// ShadowCounts is, in shadow mode, what the floors would have changed
@@ -227,6 +232,7 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 		return out
 	}
 	out.Wrote = true
+	out.Changed, out.PreviousFloor, out.WrittenFloor = rep.Changed, rep.PreviousFloor, rep.Floor
 	if !fewer {
 		t.keepPlaceholders(ctx, src.placeholders, out.Decision.Placeholders, now, &out)
 	}

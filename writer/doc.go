@@ -22,7 +22,8 @@
 // Writes are server-side applies as field manager "prescaler" of exactly
 // spec.minReplicas, spec.behavior (the fields of each direction prescaler
 // writes: stabilizationWindowSeconds, selectPolicy, policies) and the
-// annotations prescaler.io/original and prescaler.io/written. They use
+// annotations prescaler.io/original, prescaler.io/written and
+// prescaler.io/decision (the decision behind the last write). They use
 // Force: the user's manager (kubectl, Helm, a GitOps tool) owns minReplicas,
 // so an unforced apply of a different value is a conflict. Forcing moves only
 // the fields in the configuration, these few, to prescaler; every other field

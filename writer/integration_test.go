@@ -245,7 +245,10 @@ func ownersOf(t *testing.T, mf []metav1.ManagedFieldsEntry, path string) []strin
 	return out
 }
 
-var ownAnnotations = []string{".metadata.annotations." + AnnotationOriginal, ".metadata.annotations." + AnnotationWritten}
+// ownAnnotations are prescaler's annotations as owned field paths, in the
+// sorted order owned lists them.
+var ownAnnotations = []string{".metadata.annotations." + AnnotationDecision, ".metadata.annotations." + AnnotationOriginal,
+	".metadata.annotations." + AnnotationWritten}
 
 func rampDecision(floor int32) scaler.Decision {
 	return scaler.Decision{Floor: floor, Reason: scaler.ReasonForecast, Message: "ramp due", Behavior: &scaler.Behavior{
@@ -271,6 +274,12 @@ func (b *bed) testFirstApply(t *testing.T) {
 	}
 	if got, want := h.Annotations[AnnotationWritten], `{"minReplicas":5,"behavior":null}`; got != want {
 		t.Errorf("written %s, want %s", got, want)
+	}
+	// The decision behind the write, readable with kubectl after the
+	// Events have expired.
+	if got := h.Annotations[AnnotationDecision]; !strings.Contains(got, `"previousFloor":2,"floor":5,`) ||
+		!strings.Contains(got, `"reason":"forecast","message":"forecast needs 5"`) || !strings.Contains(got, `"at":"20`) {
+		t.Errorf("decision annotation %s", got)
 	}
 	if got, want := owned(t, h.ManagedFields, FieldManager), append(slices.Clone(ownAnnotations), ".spec.minReplicas"); !reflect.DeepEqual(got, want) {
 		t.Errorf("prescaler owns %v, want %v", got, want)

@@ -187,7 +187,7 @@ func isOwnAnnotation(p fieldpath.Path) bool {
 		return false
 	}
 	return *p[0].FieldName == "metadata" && *p[1].FieldName == "annotations" &&
-		(*p[2].FieldName == AnnotationOriginal || *p[2].FieldName == AnnotationWritten)
+		(*p[2].FieldName == AnnotationOriginal || *p[2].FieldName == AnnotationWritten || *p[2].FieldName == AnnotationDecision)
 }
 
 // exists reports whether path p leads to a value in obj (JSON). Path elements

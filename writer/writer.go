@@ -2,9 +2,11 @@ package writer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"reflect"
 	"strconv"
 	"time"
@@ -32,7 +34,7 @@ const (
 	// FieldManager is the server-side apply manager prescaler writes as. It
 	// owns spec.minReplicas and spec.behavior of an HPA it manages (on a
 	// ScaledObject spec.minReplicaCount and
-	// spec.advanced.horizontalPodAutoscalerConfig.behavior) and the two
+	// spec.advanced.horizontalPodAutoscalerConfig.behavior) and the three
 	// annotations below, nothing else.
 	FieldManager = "prescaler"
 	// RestoreFieldManager is the manager of the update that restores the
@@ -49,6 +51,13 @@ const (
 	// (the behavior restricted to the fields prescaler writes). A live field
 	// that differs from it was edited by someone else.
 	AnnotationWritten = "prescaler.io/written"
+	// AnnotationDecision holds the decision behind the last write, as JSON:
+	// when, the floor before and after, the replicas the forecast asked for,
+	// the demand quantile that sized them (per minute), the reason and its
+	// sentence. It is written with each write and only then, so it costs no
+	// request of its own and says what prescaler did after the Events have
+	// expired; the live state of every target is `prescaler status`.
+	AnnotationDecision = "prescaler.io/decision"
 	// AnnotationEnabled set to a false value ("false", "0") on the HPA or
 	// ScaledObject opts it out: prescaler restores the user's values and
 	// writes nothing more.
@@ -299,6 +308,7 @@ func (w *Writer) Apply(ctx context.Context, ref config.ObjectRef, d scaler.Decis
 		if res.Outcome == OutcomeUnchanged {
 			return nil
 		}
+		p.annotations[AnnotationDecision] = decisionAnnotation(d, res, w.now())
 		first = v.original == nil
 		err = k.apply(ctx, o, p.written, p.annotations)
 		if apierrors.IsConflict(err) {
@@ -513,6 +523,7 @@ func (w *Writer) restore(ctx context.Context, k *kind, o *object, v view) (Resul
 	p.set(k.behaviorPath, v.user[keyBehavior])
 	p.remove([]string{"metadata", "annotations", AnnotationOriginal})
 	p.remove([]string{"metadata", "annotations", AnnotationWritten})
+	p.remove([]string{"metadata", "annotations", AnnotationDecision})
 	mf, err := releaseOwnership(o.managedFields, p.doc, metav1.NewTime(w.now()))
 	if err != nil {
 		return Result{}, err
@@ -531,6 +542,30 @@ func (w *Writer) restore(ctx context.Context, k *kind, o *object, v view) (Resul
 		describeMin(v.user.minReplicas()), v.MinReplicas, describeBehavior(v.user.behavior()), FieldManager)
 	w.event(o.event, corev1.EventTypeNormal, ReasonRestored, res.Message)
 	return res, nil
+}
+
+// decisionRecord is the content of AnnotationDecision.
+type decisionRecord struct {
+	At            string `json:"at"`
+	PreviousFloor int32  `json:"previousFloor"`
+	Floor         int32  `json:"floor"`
+	Needed        int32  `json:"needed"`
+	// PeakDemandPerMinute is absent when the decision had no forecast.
+	PeakDemandPerMinute *float64 `json:"peakDemandPerMinute,omitempty"`
+	Reason              string   `json:"reason"`
+	Message             string   `json:"message,omitempty"`
+}
+
+// decisionAnnotation is AnnotationDecision for a write of d with result res.
+func decisionAnnotation(d scaler.Decision, res Result, at time.Time) string {
+	rec := decisionRecord{At: at.UTC().Format(time.RFC3339), PreviousFloor: res.PreviousFloor, Floor: res.Floor,
+		Needed: d.Needed, Reason: string(d.Reason), Message: d.Message}
+	if d.PeakDemand > 0 && !math.IsInf(d.PeakDemand, 0) {
+		peak := math.Round(d.PeakDemand*1000) / 1000
+		rec.PeakDemandPerMinute = &peak
+	}
+	b, _ := json.Marshal(rec) // plain fields: cannot fail
+	return string(b)
 }
 
 // emit sends the Events of a write.

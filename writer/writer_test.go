@@ -160,7 +160,8 @@ func TestWriterOnFakeClientset(t *testing.T) {
 		t.Fatal(err)
 	}
 	h = c.hpa(t)
-	if res.Outcome != OutcomeRestored || *h.Spec.MinReplicas != 2 || h.Annotations[AnnotationOriginal] != "" || h.Annotations[AnnotationWritten] != "" {
+	if res.Outcome != OutcomeRestored || *h.Spec.MinReplicas != 2 || h.Annotations[AnnotationOriginal] != "" || h.Annotations[AnnotationWritten] != "" ||
+		h.Annotations[AnnotationDecision] != "" {
 		t.Errorf("restore: %+v, minReplicas %d, annotations %v", res, *h.Spec.MinReplicas, h.Annotations)
 	}
 	res, err = c.w.Restore(ctx, c.ref)

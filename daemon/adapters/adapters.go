@@ -174,15 +174,31 @@ func (s Startup) StartupP90(ctx context.Context, t *config.Target) (time.Duratio
 }
 
 // Scaler reads and writes through the writer. It is also the daemon's
-// Sweeper, over the objects in Namespace ("" for all namespaces).
+// Sweeper, over the objects in Namespaces (none: all namespaces).
 type Scaler struct {
-	Writer    *writer.Writer
-	Namespace string
+	Writer     *writer.Writer
+	Namespaces []string
 }
 
 // Managed implements daemon.Sweeper.
 func (s Scaler) Managed(ctx context.Context) ([]config.ObjectRef, error) {
-	return s.Writer.ListManaged(ctx, s.Namespace)
+	var refs []config.ObjectRef
+	for _, ns := range namespacesOrAll(s.Namespaces) {
+		more, err := s.Writer.ListManaged(ctx, ns)
+		if err != nil {
+			return nil, err
+		}
+		refs = append(refs, more...)
+	}
+	return refs, nil
+}
+
+// namespacesOrAll is namespaces, or the one "" that lists all namespaces.
+func namespacesOrAll(namespaces []string) []string {
+	if len(namespaces) == 0 {
+		return []string{""}
+	}
+	return namespaces
 }
 
 // Release implements daemon.Sweeper.

@@ -16,12 +16,12 @@ import (
 
 // Placeholders keeps targets' placeholder pods as a Deployment beside the
 // workload (see writer/placeholder). It is also the daemon's source of
-// the placeholders' Deployments for the sweep, in Namespace ("" for all).
+// the placeholders' Deployments for the sweep, in Namespaces (none: all).
 type Placeholders struct {
-	Client    *placeholder.Client
-	Targets   *ScaleTargets
-	Capacity  *capacity.Collector
-	Namespace string
+	Client     *placeholder.Client
+	Targets    *ScaleTargets
+	Capacity   *capacity.Collector
+	Namespaces []string
 }
 
 // Keep implements daemon.PlaceholderSink.
@@ -52,9 +52,13 @@ func placeholderTarget(t *config.Target, dep *appsv1.Deployment) placeholder.Tar
 
 // Owned implements daemon.PlaceholderSink.
 func (p Placeholders) Owned(ctx context.Context) ([]daemon.PlaceholderRef, error) {
-	list, err := p.Client.List(ctx, p.Namespace)
-	if err != nil {
-		return nil, err
+	var list []placeholder.Placeholder
+	for _, ns := range namespacesOrAll(p.Namespaces) {
+		more, err := p.Client.List(ctx, ns)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, more...)
 	}
 	refs := make([]daemon.PlaceholderRef, 0, len(list))
 	seen := map[daemon.PlaceholderRef]bool{}

@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -205,18 +206,22 @@ func (o optionalTool) decide(mode string, short bool, missing func() error) (too
 }
 
 // moduleDir returns the module cache folder of module as required by the
-// tools module in dir (downloading it if needed).
+// tools module in dir, downloading it if needed (go list -m leaves Dir
+// empty for a module not yet in the cache; go mod download fills it).
 func moduleDir(ctx context.Context, dir, module string) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", module)
+	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", module)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOWORK=off")
 	b, err := cmd.Output()
+	var got struct{ Dir, Error string }
+	if jsonErr := json.Unmarshal(b, &got); jsonErr == nil && got.Error != "" {
+		return "", fmt.Errorf("downloading module %s: %s", module, got.Error)
+	}
 	if err != nil {
-		return "", fmt.Errorf("locating module %s: %w", module, err)
+		return "", fmt.Errorf("downloading module %s: %w", module, err)
 	}
-	d := strings.TrimSpace(string(b))
-	if d == "" {
-		return "", fmt.Errorf("locating module %s: go list printed no folder", module)
+	if got.Dir == "" {
+		return "", fmt.Errorf("downloading module %s: go mod download printed no folder", module)
 	}
-	return d, nil
+	return got.Dir, nil
 }

@@ -35,22 +35,22 @@ var scaledObjectResource = schema.GroupVersionResource{Group: "keda.sh", Version
 type annotated struct {
 	hpas          autoscalinglisters.HorizontalPodAutoscalerLister
 	scaledObjects cache.GenericLister // nil without KEDA
-	keda          dynamicinformer.DynamicSharedInformerFactory
+	keda          *scaledObjectInformer
 	log           *slog.Logger
 	logged        map[config.ObjectRef]string
 }
 
 // newAnnotated registers the informers discovery reads; they start with
 // the others (startInformers).
-func newAnnotated(f informers.SharedInformerFactory, dc discovery.DiscoveryInterface, dyn dynamic.Interface, namespace string, log *slog.Logger) (*annotated, error) {
+func newAnnotated(f informers.SharedInformerFactory, dc discovery.DiscoveryInterface, dyn dynamic.Interface, namespaces []string, log *slog.Logger) (*annotated, error) {
 	a := &annotated{hpas: f.Autoscaling().V2().HorizontalPodAutoscalers().Lister(), log: log, logged: map[config.ObjectRef]string{}}
 	served, err := kedaServed(dc)
 	if err != nil {
 		return nil, err
 	}
 	if served {
-		a.keda = dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, informerResync, namespace, nil)
-		a.scaledObjects = a.keda.ForResource(scaledObjectResource).Lister()
+		a.keda = newScaledObjectInformer(dyn, namespaces)
+		a.scaledObjects = a.keda.lister
 	}
 	log.Info("discovery by annotation", "annotation", config.AnnotationEnabled+"=true", "scaledObjects", served)
 	return a, nil
@@ -74,13 +74,36 @@ func (a *annotated) start(ctx context.Context) error {
 	if a.keda == nil {
 		return nil
 	}
-	a.keda.Start(ctx.Done())
-	for gvr, ok := range a.keda.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("informer cache for %v did not sync", gvr)
-		}
+	go a.keda.informer.Run(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), a.keda.informer.HasSynced) {
+		return fmt.Errorf("informer cache for %v did not sync", scaledObjectResource)
 	}
 	return nil
+}
+
+// scaledObjectInformer caches KEDA's ScaledObjects in namespaces (none:
+// all), like the HPAs.
+type scaledObjectInformer struct {
+	informer cache.SharedIndexInformer
+	lister   cache.GenericLister
+}
+
+func newScaledObjectInformer(dyn dynamic.Interface, namespaces []string) *scaledObjectInformer {
+	indexers := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
+	var inf cache.SharedIndexInformer
+	if len(namespaces) <= 1 {
+		ns := metav1.NamespaceAll
+		if len(namespaces) == 1 {
+			ns = namespaces[0]
+		}
+		inf = dynamicinformer.NewFilteredDynamicInformer(dyn, scaledObjectResource, ns, informerResync, indexers, nil).Informer()
+	} else {
+		inf = multiNamespaceInformer(namespaces, &unstructured.Unstructured{}, informerResync, indexers, func(ns string) cache.ListerWatcherWithContext {
+			r := dyn.Resource(scaledObjectResource).Namespace(ns)
+			return listWatch(r.List, r.Watch)
+		})
+	}
+	return &scaledObjectInformer{informer: inf, lister: cache.NewGenericLister(inf.GetIndexer(), scaledObjectResource.GroupResource())}
 }
 
 // objects lists every HPA and ScaledObject in the caches, sorted by kind,

@@ -261,7 +261,7 @@ func (k *kedaRun) expectUsersSpec(t *testing.T, want, when string) {
 	if got := k.specJSON(t); got != want {
 		t.Errorf("ScaledObject spec %s:\n got %s\nwant %s", when, got, want)
 	}
-	for _, key := range []string{writer.AnnotationOriginal, writer.AnnotationWritten} {
+	for _, key := range []string{writer.AnnotationOriginal, writer.AnnotationWritten, writer.AnnotationDecision} {
 		if v, ok := k.get(t).GetAnnotations()[key]; ok {
 			t.Errorf("ScaledObject keeps %s=%s %s", key, v, when)
 		}

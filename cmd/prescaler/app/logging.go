@@ -104,9 +104,10 @@ func (f forwardHandler) WithGroup(name string) slog.Handler {
 	return forwardHandler{ops: append(slices.Clip(f.ops), func(h slog.Handler) slog.Handler { return h.WithGroup(name) })}
 }
 
-// logStart writes `prescaler run`'s first line: the build, and the targets
-// the config asks it to run.
-func logStart(log *slog.Logger, cfg *config.Config) {
+// logStart writes `prescaler run`'s first line: the build, the targets the
+// config asks it to run, whether annotated objects are picked up, and the
+// namespaces it watches (none: all).
+func logStart(log *slog.Logger, cfg *config.Config, namespaces []string) {
 	v := version.Get()
 	targets := make([]string, len(cfg.Targets))
 	for i := range cfg.Targets {
@@ -114,5 +115,6 @@ func logStart(log *slog.Logger, cfg *config.Config) {
 		obj := t.Object()
 		targets[i] = fmt.Sprintf("%s: %s %s/%s, %s", t.Name, obj.Kind, obj.Namespace, obj.Name, t.Mode)
 	}
-	log.Info("prescaler starting", "version", v.Version, "commit", v.Commit, "targets", len(targets), "target_objects", targets)
+	log.Info("prescaler starting", "version", v.Version, "commit", v.Commit, "targets", len(targets), "target_objects", targets,
+		"discovery", cfg.Discovery.Enabled, "namespaces", namespaces)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -71,7 +72,17 @@ func captureStderr(t *testing.T) func() string {
 // logger is set once per process (routeKlog), and setting it while
 // client-go goroutines log would race, as it would in `prescaler run` if it
 // were not the first thing done.
+//
+// Run under the name kubectl-prescaler (a link to the test binary), it is
+// the prescaler command instead, as kubectl runs its plugin: the kubectl
+// plugin test runs the code under test without building a binary.
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == pluginName {
+		if err := NewRootCommand(os.Stdout, os.Stderr).Execute(); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if err := routeKlog(slog.New(slog.NewTextHandler(os.Stderr, nil)), slog.LevelInfo); err != nil {
 		panic(err)
 	}
@@ -185,7 +196,7 @@ func TestStartLineNamesTheBuildAndEachTarget(t *testing.T) {
 	b := config.DefaultTarget()
 	b.Name, b.Namespace, b.ScaledObject, b.Mode = "whisper", "audio", "whisper-so", config.ModeShadow
 	cfg.Targets = []config.Target{a, b}
-	logStart(log, cfg)
+	logStart(log, cfg, []string{"default", "team-a"})
 
 	lines := out.lines()
 	if len(lines) != 1 {
@@ -195,14 +206,17 @@ func TestStartLineNamesTheBuildAndEachTarget(t *testing.T) {
 		Level, Msg, Version, Commit string
 		Targets                     int
 		TargetObjects               []string `json:"target_objects"`
+		Discovery                   bool
+		Namespaces                  []string
 	}
 	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"llama: HorizontalPodAutoscaler serving/llama-hpa, active", "whisper: ScaledObject audio/whisper-so, shadow"}
 	if rec.Level != "INFO" || rec.Version != version.Get().Version || rec.Commit != version.Get().Commit ||
-		rec.Targets != 2 || !slices.Equal(rec.TargetObjects, want) {
-		t.Errorf("start-up line %s, want level INFO, version %q, commit %q, 2 targets %q",
+		rec.Targets != 2 || !slices.Equal(rec.TargetObjects, want) || rec.Discovery ||
+		!slices.Equal(rec.Namespaces, []string{"default", "team-a"}) {
+		t.Errorf("start-up line %s, want level INFO, version %q, commit %q, 2 targets %q, discovery off, two namespaces",
 			lines[0], version.Get().Version, version.Get().Commit, want)
 	}
 }

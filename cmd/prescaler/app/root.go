@@ -31,6 +31,7 @@ func NewRootCommand(out, errOut io.Writer) *cobra.Command {
 		newBacktestCommand(),
 		newRunCommand(),
 		newRestoreCommand(),
+		newStatusCommand(),
 		newAgentCommand(),
 	)
 	return root

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,7 +54,7 @@ type runFlags struct {
 	logLevel   string
 	lag        time.Duration
 	reload     time.Duration
-	namespace  string
+	namespaces []string
 }
 
 func newRunCommand() *cobra.Command {
@@ -91,7 +92,7 @@ func newRunCommand() *cobra.Command {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&f.lag, "scrape-lag", 15*time.Second, "read a demand step this long after it ends, so its scrapes have arrived")
 	fs.DurationVar(&f.reload, "reload-interval", 5*time.Second, "how often the config file is checked for changes")
-	fs.StringVar(&f.namespace, "namespace", "", "list and watch Deployments and LimitRanges in this namespace only (a namespace-scoped install; every target must be in it); empty: all namespaces")
+	fs.StringSliceVar(&f.namespaces, "namespace", nil, "list and watch Deployments, LimitRanges and HPAs (and ScaledObjects) in these namespaces only, comma-separated or repeated (a namespace-scoped install; every target must be in one of them); none: all namespaces")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
@@ -155,7 +156,10 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
-	logStart(log, cfg)
+	if f.namespaces, err = parseNamespaces(f.namespaces); err != nil {
+		return nil, err
+	}
+	logStart(log, cfg, f.namespaces)
 	restCfg, err := restConfig(f.kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
@@ -191,11 +195,11 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
-	if r.informers, err = newInformerFactory(kube, f.namespace, cfg); err != nil {
+	if r.informers, err = newInformerFactory(kube, f.namespaces, cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Discovery.Enabled {
-		if r.annotated, err = newAnnotated(r.informers, kube.Discovery(), dyn, f.namespace, log); err != nil {
+		if r.annotated, err = newAnnotated(r.informers, kube.Discovery(), dyn, f.namespaces, log); err != nil {
 			return nil, err
 		}
 	}
@@ -213,7 +217,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 		return nil, err
 	}
 	targets := &adapters.ScaleTargets{Kube: kube, Dynamic: dyn, TTL: time.Minute}
-	scale := adapters.Scaler{Writer: w, Namespace: f.namespace}
+	scale := adapters.Scaler{Writer: w, Namespaces: f.namespaces}
 	r.daemon, err = daemon.New(cfg, daemon.Options{
 		Demand:   adapters.Demand{Source: r.prom, Metrics: queryMetrics},
 		Capacity: adapters.Capacity{Targets: targets, Collector: capColl},
@@ -224,7 +228,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 			Metrics: queryMetrics},
 		Nodes: adapters.Nodes{Targets: targets, Capacity: capColl, Pools: pools, Window: nodeLeadWindow, Now: time.Now},
 		Placeholders: adapters.Placeholders{Client: placeholder.New(kube), Targets: targets, Capacity: capColl,
-			Namespace: f.namespace},
+			Namespaces: f.namespaces},
 		Tuner:   adapters.Tuner{},
 		Metrics: daemon.NewMetrics(r.registry),
 		Log:     log,
@@ -357,7 +361,28 @@ func (r *runner) server() *http.Server {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("/status", r.serveStatus)
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+}
+
+// statusReport is the body of /status: every target's state as its last
+// loop left it (`prescaler status` prints it). A standby replica answers
+// 503 with Standby set: it runs no loop, so it has no state to report.
+type statusReport struct {
+	Standby bool                  `json:"standby,omitempty"`
+	Targets []daemon.TargetStatus `json:"targets"`
+}
+
+func (r *runner) serveStatus(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	report := statusReport{Targets: []daemon.TargetStatus{}}
+	if !r.leading() {
+		report.Standby = true
+		w.WriteHeader(http.StatusServiceUnavailable)
+	} else {
+		report.Targets = r.daemon.Status()
+	}
+	_ = json.NewEncoder(w).Encode(report)
 }
 
 // lead runs the loop only while this process holds the Lease; a standby
@@ -451,7 +476,7 @@ const (
 func (r *runner) reload(ctx context.Context) {
 	file, err := config.Load(r.flags.configPath)
 	if err == nil {
-		err = checkScope(r.flags.namespace, file)
+		err = checkScope(r.flags.namespaces, file)
 	}
 	cfg := file
 	if err == nil {

@@ -93,6 +93,7 @@ targets:
 	if v := testutil.ToFloat64(gaugeOf(t, r, "prescaler_decision_reason", "gpu_capacity")); v != 1 {
 		t.Errorf("prescaler_decision_reason{reason=gpu_capacity} = %v", v)
 	}
+	checkStatusMatchesMetrics(ctx, t, env, r, "ai-inference")
 	// The real HPA controller follows the floor and the real scheduler
 	// places every pod: prescaler caused no Pending pod.
 	testbed.WaitFor(ctx, t, "8 replicas scheduled, none Pending", func() (bool, error) {

@@ -24,7 +24,7 @@ func TestNamespaceScopesTheTargetInformers(t *testing.T) {
 		objs = append(objs, &appsv1.Deployment{ObjectMeta: meta}, &corev1.LimitRange{ObjectMeta: meta}, &corev1.Pod{ObjectMeta: meta})
 	}
 	cfg := &config.Config{Targets: []config.Target{{Name: "a", Namespace: "default"}}}
-	f, err := newInformerFactory(fake.NewClientset(objs...), "default", cfg)
+	f, err := newInformerFactory(fake.NewClientset(objs...), []string{"default"}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,11 +50,33 @@ func TestNamespaceScopesTheTargetInformers(t *testing.T) {
 
 func TestNamespaceMustHoldEveryTarget(t *testing.T) {
 	cfg := &config.Config{Targets: []config.Target{{Name: "a", Namespace: "default"}, {Name: "b", Namespace: "ml"}}}
-	_, err := newInformerFactory(fake.NewClientset(), "default", cfg)
-	if err == nil || !strings.Contains(err.Error(), "target b is in namespace ml") {
+	_, err := newInformerFactory(fake.NewClientset(), []string{"default", "web"}, cfg)
+	if err == nil || !strings.Contains(err.Error(), "--namespace default,web: target b is in namespace ml") {
 		t.Fatalf("err %v, want target b named", err)
 	}
-	if _, err := newInformerFactory(fake.NewClientset(), "", cfg); err != nil {
+	if _, err := newInformerFactory(fake.NewClientset(), nil, cfg); err != nil {
 		t.Fatalf("without --namespace: %v", err)
+	}
+	if _, err := newInformerFactory(fake.NewClientset(), []string{"ml", "default"}, cfg); err != nil {
+		t.Fatalf("with both namespaces: %v", err)
+	}
+}
+
+func TestNamespaceListIsReadOnce(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"a", " b"}, ""},
+		{[]string{"a", ""}, "an empty name"},
+		{[]string{"a", "a"}, "a is named twice"},
+	} {
+		got, err := parseNamespaces(tc.in)
+		switch {
+		case tc.want == "" && (err != nil || len(got) != 2 || got[1] != "b"):
+			t.Errorf("%q: %v, %v", tc.in, got, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q: error %v, want %q", tc.in, err, tc.want)
+		}
 	}
 }
