@@ -39,6 +39,9 @@ type Daemon struct {
 	cfg      *config.Config
 	targets  map[string]*target
 	lastLoop atomic.Int64 // unix nanoseconds of the end of the last loop
+	// loopBegan is when the loop running now began (unix nanoseconds; 0
+	// between loops), for Live.
+	loopBegan atomic.Int64
 	// status is each target's state as its last loop left it (Status).
 	status map[string]TargetStatus
 
@@ -220,6 +223,8 @@ func sameModel(a, b config.Target) bool {
 // RunOnce runs one loop over every target at now and returns the outcomes in
 // target-name order. Each target gets the context's deadline.
 func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
+	d.loopBegan.Store(time.Now().UnixNano())
+	defer d.loopBegan.Store(0)
 	d.loop.Lock()
 	defer d.loop.Unlock()
 	start := time.Now()
@@ -281,17 +286,48 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.tuner != nil {
 		go d.tuneWorker(ctx)
 	}
+	// Loops begin one interval apart, however long each took (at most an
+	// interval: its deadline); a new interval from a reload applies from
+	// the next loop.
+	interval := d.interval()
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
 	for {
-		interval := d.interval()
 		loopCtx, cancel := context.WithTimeout(ctx, interval)
 		d.RunOnce(loopCtx, time.Now())
 		cancel()
+		if next := d.interval(); next != interval {
+			interval = next
+			ticker.Reset(interval)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(interval):
+		case <-ticker.C:
 		}
 	}
+}
+
+// stuckIntervals is how many intervals one loop may run before Live calls
+// it stuck. Every source a loop calls is bounded by its deadline of one
+// interval, so a loop still running after several is blocked where no
+// deadline reaches (a lock, a call that ignores its context), and only a
+// restart frees it.
+const stuckIntervals = 5
+
+// Live reports an error when the loop running now began more than
+// stuckIntervals intervals ago. The process's /healthz serves it, so the
+// liveness probe restarts a pod whose loop is stuck, and the standby takes
+// the Lease. Between loops, and on a standby, it is nil.
+func (d *Daemon) Live(now time.Time) error {
+	began := d.loopBegan.Load()
+	if began == 0 {
+		return nil
+	}
+	if age, limit := now.Sub(time.Unix(0, began)), stuckIntervals*d.interval(); age > limit {
+		return fmt.Errorf("the loop has been running for %s, more than %d intervals (%s): stuck", age.Round(time.Second), stuckIntervals, limit)
+	}
+	return nil
 }
 
 // Config returns the config in force (the last one Update accepted).

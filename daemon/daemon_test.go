@@ -313,3 +313,42 @@ func TestReadiness(t *testing.T) {
 		t.Error("ready although the last loop is four intervals old")
 	}
 }
+
+// blockingCapacity holds every capacity call until release is closed,
+// whatever the call's context says: a loop stuck where no deadline reaches.
+type blockingCapacity struct{ release chan struct{} }
+
+func (b blockingCapacity) CapacityReplicas(context.Context, *config.Target) (int32, error) {
+	<-b.release
+	return 40, nil
+}
+
+func TestLivenessFailsOnlyWhileALoopIsStuck(t *testing.T) {
+	capacity := blockingCapacity{release: make(chan struct{})}
+	r := newRig(t, capacity, testTarget("a"))
+	if err := r.d.Live(time.Now()); err != nil {
+		t.Errorf("not live before any loop: %v", err)
+	}
+	done := make(chan struct{})
+	began := time.Now()
+	go func() {
+		defer close(done)
+		r.d.RunOnce(context.Background(), r.evening)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for r.d.loopBegan.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	interval := time.Duration(r.d.Config().Interval)
+	if err := r.d.Live(began.Add(interval)); err != nil {
+		t.Errorf("a loop one interval old is not stuck: %v", err)
+	}
+	if err := r.d.Live(began.Add(6 * interval)); err == nil || !strings.Contains(err.Error(), "stuck") {
+		t.Errorf("a loop six intervals old: %v, want stuck", err)
+	}
+	close(capacity.release)
+	<-done
+	if err := r.d.Live(began.Add(6 * interval)); err != nil {
+		t.Errorf("not live after the loop ended: %v", err)
+	}
+}

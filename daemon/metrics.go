@@ -65,6 +65,7 @@ type Metrics struct {
 	invalidSteps *prometheus.CounterVec
 	refitFails   *prometheus.CounterVec
 	loopDuration prometheus.Histogram
+	phase        *prometheus.HistogramVec
 
 	demand          *prometheus.GaugeVec
 	capacityPer     *prometheus.GaugeVec
@@ -175,9 +176,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Placeholder Deployments removed by the sweep because no active target keeps them."}),
 		loopDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "prescaler", Name: "loop_duration_seconds",
 			Help: "Duration of one control loop over every target.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
+		phase: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "prescaler", Name: "target_phase_duration_seconds",
+			Help: "Time one target's loop spent in each phase: read (the object, Prometheus, the capacity and start-up collectors), " +
+				"fit (the forecaster's update and refits), decide, write (the object and the placeholders; active targets).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}, []string{"phase"}),
 	}
 	reg.MustRegister(m.forecast, m.floor, m.wouldWrite, m.needed, m.reason, m.leadTime, m.capacity, m.dataFresh,
-		m.errors, m.writeErrors, m.invalidSteps, m.refitFails, m.loopDuration, m.demand, m.capacityPer, m.capacityLearned, m.forecastError,
+		m.errors, m.writeErrors, m.invalidSteps, m.refitFails, m.loopDuration, m.phase, m.demand, m.capacityPer, m.capacityLearned, m.forecastError,
 		m.shortShare, m.sloBreach, m.shortTotal, m.demoted, m.demotions, m.conflicts, m.replicas, m.readyReplicas,
 		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice, m.tuneDuration, m.released,
 		m.shadowOverloaded, m.shadowCovered, m.shadowExtra,
@@ -190,6 +195,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // record exports one target's outcome.
 func (m *Metrics) record(o Outcome) {
+	m.recordPhases(o)
 	l := targetLabels(o.Target, o.Object)
 	m.errors.With(l).Add(float64(len(o.Errs)))
 	m.writeErrors.With(l).Add(boolGauge(o.WriteErr != nil))
@@ -225,6 +231,27 @@ func (m *Metrics) record(o Outcome) {
 		forecast.WithLabelValues("upper_lead").Set(f.UpperLead)
 	}
 }
+
+// recordPhases observes the phases o went through: read always, fit and
+// decide when it decided, write when it wrote or tried to.
+func (m *Metrics) recordPhases(o Outcome) {
+	m.phase.WithLabelValues(phaseRead).Observe(o.Phases.Read.Seconds())
+	if o.Decision.Reason != "" {
+		m.phase.WithLabelValues(phaseFit).Observe(o.Phases.Fit.Seconds())
+		m.phase.WithLabelValues(phaseDecide).Observe(o.Phases.Decide.Seconds())
+	}
+	if o.Wrote || o.WriteErr != nil {
+		m.phase.WithLabelValues(phaseWrite).Observe(o.Phases.Write.Seconds())
+	}
+}
+
+// The phases of prescaler_target_phase_duration_seconds.
+const (
+	phaseRead   = "read"
+	phaseFit    = "fit"
+	phaseDecide = "decide"
+	phaseWrite  = "write"
+)
 
 // recordNodes exports what the decision knew of the target's nodes and the
 // placeholders it keeps.

@@ -130,3 +130,36 @@ func lint(t *testing.T, reg prometheus.Gatherer) []promlint.Problem {
 	}
 	return problems
 }
+
+// Every loop of a decided, written target observes the four phases; a
+// first loop's fit (the backfill) takes longer than nothing.
+func TestPhaseDurationsAreObserved(t *testing.T) {
+	r := newRig(t, fixedCapacity{n: 40}, testTarget("a"))
+	out := r.d.RunOnce(context.Background(), r.evening)[0]
+	if out.Phases.Fit <= 0 || out.Phases.Read < 0 || out.Phases.Decide <= 0 || out.Phases.Write < 0 || out.Fits == 0 {
+		t.Errorf("phases %+v after a first loop with %d fits", out.Phases, out.Fits)
+	}
+	families, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]uint64{}
+	for _, f := range families {
+		if f.GetName() != "prescaler_target_phase_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "phase" {
+					counts[l.GetValue()] = m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	if want := map[string]uint64{phaseRead: 1, phaseFit: 1, phaseDecide: 1, phaseWrite: 1}; !maps.Equal(counts, want) {
+		t.Errorf("phase observations %v, want one of each", counts)
+	}
+	if problems := lint(t, r.reg); len(problems) > 0 {
+		t.Errorf("metric lint: %v", problems)
+	}
+}

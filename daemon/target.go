@@ -25,6 +25,9 @@ type Outcome struct {
 	Decision scaler.Decision
 	// Wrote is true when the decision was applied (active mode).
 	Wrote bool
+	// Phases is how long this loop spent reading, fitting, deciding and
+	// writing.
+	Phases PhaseTimes
 	// Changed is true when that write changed the object (Wrote is true
 	// also when the object already held the decision); PreviousFloor and
 	// WrittenFloor are its minReplicas before and after.
@@ -102,6 +105,14 @@ type Outcome struct {
 // stepMinutes converts per-step demand to per-minute.
 func (o Outcome) stepMinutes() float64 { return o.Step.Minutes() }
 
+// PhaseTimes is how long one target's loop spent in each phase. Fit is the
+// forecaster's work on the steps read (updates and refits); Read is the
+// rest of the time before the decision: the object, Prometheus, the
+// collectors.
+type PhaseTimes struct {
+	Read, Fit, Decide, Write time.Duration
+}
+
 // target is the daemon's memory of one target between loops.
 type target struct {
 	cfg  config.Target
@@ -164,9 +175,11 @@ type sources struct {
 // forecaster the new demand, decide, write (or not, in shadow mode).
 func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outcome {
 	out := Outcome{Target: t.cfg.Name, Object: t.cfg.Object(), Capacity: -1, Step: time.Duration(t.cfg.Forecast.Step)}
+	began := time.Now()
 	state, err := src.scale.State(ctx, &t.cfg)
 	if err != nil {
 		out.Errs = append(out.Errs, fmt.Errorf("read %s: %w", t.cfg.Object(), err))
+		out.Phases.Read = time.Since(began)
 		return out
 	}
 	switch {
@@ -180,9 +193,11 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 				t.restored = true
 			}
 		}
+		out.Phases.Read = time.Since(began)
 		return out
 	case state.Disabled:
 		out.Skipped = "disabled"
+		out.Phases.Read = time.Since(began)
 		return out
 	}
 	t.restored = false
@@ -200,6 +215,8 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	out.Capacity = t.capacity(ctx, src.capacity, state, &out)
 	out.Nodes = t.nodes(ctx, src.nodes, t.maxReplicas(state), out.Capacity, &out)
 	out.ReplicaCapacity, out.CapacityLearned = t.replicaCapacity()
+	decideBegan := time.Now()
+	out.Phases.Read = decideBegan.Sub(began) - out.Phases.Fit
 	sit := t.situation(state, out, src.placeholders != nil)
 	sit.Headroom, out.Tuned = t.headroom()
 	out.Headroom, out.OverloadBudget = sit.Headroom, time.Duration(t.cfg.SLO.OverloadBudget)
@@ -213,6 +230,8 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	out.Decision, out.Forecast = plan.Decision, plan.Forecast
 	out.LeadForecast = t.plan.LeadForecast(out.LeadTime, t.cfg.Forecast.Interval)
 	out.Sizing = t.sizing()
+	writeBegan := time.Now()
+	out.Phases.Decide = writeBegan.Sub(decideBegan)
 	if t.cfg.Mode == config.ModeShadow {
 		out.Shadow = true
 		t.countShadow(now, state, newSteps, &out)
@@ -229,6 +248,7 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	out.Conflicts = rep.Conflicts
 	if err != nil {
 		out.WriteErr = fmt.Errorf("write %s: %w", t.cfg.Object(), err)
+		out.Phases.Write = time.Since(writeBegan)
 		return out
 	}
 	out.Wrote = true
@@ -236,6 +256,7 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	if !fewer {
 		t.keepPlaceholders(ctx, src.placeholders, out.Decision.Placeholders, now, &out)
 	}
+	out.Phases.Write = time.Since(writeBegan)
 	return out
 }
 
@@ -256,9 +277,11 @@ func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, l
 			return false, 0
 		}
 		before := t.refusedSoFar()
+		fitBegan := time.Now()
 		for _, v := range values {
 			t.observe(v, out)
 		}
+		out.Phases.Fit += time.Since(fitBegan)
 		t.countRefused(before, out)
 		if err := t.refused.due(now); err != nil {
 			out.Errs = append(out.Errs, err)
