@@ -295,6 +295,11 @@ type fakeKubelet struct {
 
 	mu      sync.Mutex
 	running map[types.UID]*containerRun
+	// ran holds every pod whose container was started: a container runs
+	// once per pod, as a Job pod's does (restartPolicy Never). Between a
+	// hook's exit and its pod's Succeeded status, a poll still sees it
+	// Running.
+	ran     map[types.UID]bool
 	done    []*containerRun
 	out     syncBuffer
 	cancel  context.CancelFunc
@@ -313,7 +318,7 @@ type containerRun struct {
 func (r *containerRun) String() string { return r.role + " " + r.pod }
 
 func newFakeKubelet(t *testing.T, env *testbed.Env, bin string) *fakeKubelet {
-	return &fakeKubelet{t: t, env: env, bin: bin, dir: t.TempDir(), running: map[types.UID]*containerRun{}, stopped: make(chan struct{})}
+	return &fakeKubelet{t: t, env: env, bin: bin, dir: t.TempDir(), running: map[types.UID]*containerRun{}, ran: map[types.UID]bool{}, stopped: make(chan struct{})}
 }
 
 // run polls the namespace's pods until ctx ends or stop is called.
@@ -371,6 +376,7 @@ func (k *fakeKubelet) sync(ctx context.Context) error {
 func (k *fakeKubelet) syncController(ctx context.Context, pod *corev1.Pod) error {
 	k.mu.Lock()
 	r, started := k.running[pod.UID]
+	ran := k.ran[pod.UID]
 	k.mu.Unlock()
 	switch {
 	case pod.DeletionTimestamp != nil && started:
@@ -379,7 +385,7 @@ func (k *fakeKubelet) syncController(ctx context.Context, pod *corev1.Pod) error
 		return k.removeFinalizer(ctx, pod)
 	case pod.DeletionTimestamp != nil:
 		return k.removeFinalizer(ctx, pod)
-	case started || pod.Status.Phase != corev1.PodRunning:
+	case ran || pod.Status.Phase != corev1.PodRunning:
 		return nil
 	}
 	if !slices.Contains(pod.Finalizers, kubeletFinalizer) {
@@ -399,9 +405,9 @@ func (k *fakeKubelet) syncController(ctx context.Context, pod *corev1.Pod) error
 // the pod with its exit code.
 func (k *fakeKubelet) syncHook(ctx context.Context, pod *corev1.Pod) error {
 	k.mu.Lock()
-	_, started := k.running[pod.UID]
+	ran := k.ran[pod.UID]
 	k.mu.Unlock()
-	if started || pod.Status.Phase != corev1.PodRunning || pod.DeletionTimestamp != nil {
+	if ran || pod.Status.Phase != corev1.PodRunning || pod.DeletionTimestamp != nil {
 		return nil
 	}
 	args, err := k.containerArgs(ctx, pod)
@@ -493,6 +499,7 @@ func (k *fakeKubelet) start(pod *corev1.Pod, role string, args []string) error {
 	go func() { r.wait <- cmd.Wait() }()
 	k.mu.Lock()
 	k.running[pod.UID] = r
+	k.ran[pod.UID] = true
 	k.mu.Unlock()
 	return nil
 }
