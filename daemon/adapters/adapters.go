@@ -182,23 +182,24 @@ type Scaler struct {
 
 // Managed implements daemon.Sweeper.
 func (s Scaler) Managed(ctx context.Context) ([]config.ObjectRef, error) {
-	var refs []config.ObjectRef
-	for _, ns := range namespacesOrAll(s.Namespaces) {
-		more, err := s.Writer.ListManaged(ctx, ns)
+	return eachNamespace(s.Namespaces, func(ns string) ([]config.ObjectRef, error) { return s.Writer.ListManaged(ctx, ns) })
+}
+
+// eachNamespace joins list's answers for each of namespaces; with none, it
+// asks once for "", all namespaces.
+func eachNamespace[T any](namespaces []string, list func(namespace string) ([]T, error)) ([]T, error) {
+	if len(namespaces) == 0 {
+		return list("")
+	}
+	var all []T
+	for _, ns := range namespaces {
+		more, err := list(ns)
 		if err != nil {
 			return nil, err
 		}
-		refs = append(refs, more...)
+		all = append(all, more...)
 	}
-	return refs, nil
-}
-
-// namespacesOrAll is namespaces, or the one "" that lists all namespaces.
-func namespacesOrAll(namespaces []string) []string {
-	if len(namespaces) == 0 {
-		return []string{""}
-	}
-	return namespaces
+	return all, nil
 }
 
 // Release implements daemon.Sweeper.

@@ -52,13 +52,9 @@ func placeholderTarget(t *config.Target, dep *appsv1.Deployment) placeholder.Tar
 
 // Owned implements daemon.PlaceholderSink.
 func (p Placeholders) Owned(ctx context.Context) ([]daemon.PlaceholderRef, error) {
-	var list []placeholder.Placeholder
-	for _, ns := range namespacesOrAll(p.Namespaces) {
-		more, err := p.Client.List(ctx, ns)
-		if err != nil {
-			return nil, err
-		}
-		list = append(list, more...)
+	list, err := eachNamespace(p.Namespaces, func(ns string) ([]placeholder.Placeholder, error) { return p.Client.List(ctx, ns) })
+	if err != nil {
+		return nil, err
 	}
 	refs := make([]daemon.PlaceholderRef, 0, len(list))
 	seen := map[daemon.PlaceholderRef]bool{}
