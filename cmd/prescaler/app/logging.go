@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 
 	"k8s.io/klog/v2"
@@ -55,7 +55,6 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 func routeKlog(log *slog.Logger, level slog.Level) error {
 	handler := log.Handler()
 	klogTarget.Store(&handler)
-	klogOnce.Do(func() { klog.SetSlogLogger(slog.New(forwardHandler{})) })
 	flags := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(flags)
 	if err := flags.Set("v", strconv.Itoa(max(0, -int(level)))); err != nil {
@@ -64,14 +63,19 @@ func routeKlog(log *slog.Logger, level slog.Level) error {
 	return nil
 }
 
-// klog's logger is set once per process: klog.SetSlogLogger writes klog's
-// globals without a lock, which races with client-go goroutines already
-// logging. Every later newLogger (a command run again in the same process,
-// as tests do) only points klogTarget at its own handler.
-var (
-	klogOnce   sync.Once
-	klogTarget atomic.Pointer[slog.Handler]
-)
+// klog's logger is set once per process, when this package is initialised:
+// klog.SetSlogLogger writes klog's globals without a lock, which races with
+// any client-go goroutine started before it (a program embedding the
+// commands, such as the demo, runs informers of its own first). newLogger
+// only points klogTarget at its handler; until then klog's lines go to
+// standard error as text, as klog's own default does.
+var klogTarget atomic.Pointer[slog.Handler]
+
+func init() {
+	handler := slog.Handler(slog.NewTextHandler(os.Stderr, nil))
+	klogTarget.Store(&handler)
+	klog.SetSlogLogger(slog.New(forwardHandler{}))
+}
 
 // forwardHandler hands each klog record to the handler klogTarget holds
 // when the record is written, applying the attributes and groups klog
