@@ -58,6 +58,12 @@ type Daemon struct {
 	sweeper  Sweeper
 	// placeholders keeps and sweeps placeholder pods (nil: none allowed).
 	placeholders PlaceholderSink
+
+	// standby makes the loop read, fit and decide without writing: a
+	// replica waiting for the Lease keeps every model current, so that a
+	// takeover decides at once. promoted wakes the loop when it ends.
+	standby  atomic.Bool
+	promoted chan struct{}
 }
 
 // Options wires a Daemon.
@@ -102,7 +108,8 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	}
 	d := &Daemon{src: sources{demand: o.Demand, capacity: o.Capacity, startup: o.Startup,
 		scale: loggedScaler{Scaler: o.Scaler, log: o.Log}, signals: o.Signals, nodes: o.Nodes, placeholders: o.Placeholders, lag: o.Lag},
-		metrics: o.Metrics, log: o.Log, targets: map[string]*target{}, tuner: o.Tuner, sweeper: o.Sweeper, placeholders: o.Placeholders}
+		metrics: o.Metrics, log: o.Log, targets: map[string]*target{}, tuner: o.Tuner, sweeper: o.Sweeper, placeholders: o.Placeholders,
+		promoted: make(chan struct{}, 1)}
 	if o.Tuner != nil {
 		d.tuneQueue = make(chan tuneJob, tuneQueueSize)
 		d.src.tunes = d.tuneQueue
@@ -220,6 +227,23 @@ func sameModel(a, b config.Target) bool {
 		a.LeadTime == b.LeadTime && a.ScaleDown.Stabilization == b.ScaleDown.Stabilization
 }
 
+// SetStandby switches the loop between writing (false: the leader, or
+// leader election off) and standby (true): a standby loop reads, fits and
+// decides every target as the leader does, and writes nothing: no floor,
+// behavior, restore, Event or placeholder, no sweep. Its outcomes have
+// Standby set; it exports no per-target metric and no loop duration, and
+// logs nothing per target: those are the leader's. Leaving standby wakes a
+// Run waiting for its next tick, so the new leader's first loop starts at
+// once, with every model current.
+func (d *Daemon) SetStandby(on bool) {
+	if was := d.standby.Swap(on); was && !on {
+		select {
+		case d.promoted <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // RunOnce runs one loop over every target at now and returns the outcomes in
 // target-name order. Each target gets the context's deadline.
 func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
@@ -228,8 +252,14 @@ func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
 	d.loop.Lock()
 	defer d.loop.Unlock()
 	start := time.Now()
-	d.giveBack(ctx)
-	d.sweep(ctx)
+	src := d.src
+	if src.standby = d.standby.Load(); src.standby {
+		// Announce is the one write a read or a decision may make.
+		src.scale = standbyScaler{Scaler: src.scale}
+	} else {
+		d.giveBack(ctx)
+		d.sweep(ctx)
+	}
 	d.mu.Lock()
 	targets := make([]*target, 0, len(d.targets))
 	for _, t := range d.targets {
@@ -246,16 +276,21 @@ func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
 		limit <- struct{}{}
 		go func() {
 			defer func() { <-limit; wg.Done() }()
-			outcomes[i] = t.reconcile(ctx, d.src, now)
+			outcomes[i] = t.reconcile(ctx, src, now)
 		}()
 	}
 	wg.Wait()
 	fits := 0
 	for _, o := range outcomes {
+		fits += o.Fits
+		if src.standby {
+			// The leader exports the decisions and logs the problems; a
+			// standby's would be the same series twice over.
+			continue
+		}
 		d.metrics.record(o)
 		d.noteStatus(o, now)
 		d.logOutcome(o)
-		fits += o.Fits
 	}
 	if fits >= releaseAfterFits {
 		// A loop that fitted many models at once (the start-up backfill, a
@@ -265,7 +300,9 @@ func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
 		// resident set is the models' and not the start-up's high-water mark.
 		debug.FreeOSMemory()
 	}
-	d.metrics.loopDuration.Observe(time.Since(start).Seconds())
+	if !src.standby {
+		d.metrics.loopDuration.Observe(time.Since(start).Seconds())
+	}
 	d.lastLoop.Store(time.Now().UnixNano())
 	return outcomes
 }
@@ -304,6 +341,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-ticker.C:
+		case <-d.promoted:
+			ticker.Reset(interval)
 		}
 	}
 }
@@ -349,6 +388,14 @@ func (d *Daemon) interval() time.Duration {
 // and its Service stops sending it traffic) instead of silently holding
 // stale floors. Readiness never restarts a pod; only a failing liveness
 // probe does.
+// LastLoopEnd is when the last loop ended, standby or not (zero: none yet).
+func (d *Daemon) LastLoopEnd() time.Time {
+	if last := d.lastLoop.Load(); last != 0 {
+		return time.Unix(0, last)
+	}
+	return time.Time{}
+}
+
 func (d *Daemon) Ready(now time.Time) error {
 	last := d.lastLoop.Load()
 	if last == 0 {
@@ -363,6 +410,8 @@ func (d *Daemon) Ready(now time.Time) error {
 func (d *Daemon) logOutcome(o Outcome) {
 	attrs := []any{"target", o.Target}
 	switch {
+	case o.Skipped != "" && len(o.Errs) > 0:
+		d.log.Warn("target skipped", append(attrs, "why", o.Skipped, "err", errors.Join(o.Errs...))...)
 	case o.Skipped != "":
 		d.log.Debug("target skipped", append(attrs, "why", o.Skipped)...)
 	case o.DemotionChange != "" && o.Demoted:

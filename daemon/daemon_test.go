@@ -226,17 +226,23 @@ func TestUnknownCapacityNeverRaisesBeyondWhatRuns(t *testing.T) {
 }
 
 func TestDisabledAndOptedOutTargets(t *testing.T) {
-	r := newRig(t, fixedCapacity{n: 40}, testTarget("off"), testTarget("out"))
+	r := newRig(t, fixedCapacity{n: 40}, testTarget("off"), testTarget("out"), testTarget("sts"))
 	r.scale.state["off"] = ScaleState{Disabled: true}
 	r.scale.state["out"] = ScaleState{OptedOut: true}
+	r.scale.state["sts"] = ScaleState{Unsupported: errors.New("default/sts scales StatefulSet db")}
+	var last []Outcome
 	for i := 0; i < 3; i++ {
-		r.d.RunOnce(context.Background(), r.evening.Add(time.Duration(i)*time.Minute))
+		last = r.d.RunOnce(context.Background(), r.evening.Add(time.Duration(i)*time.Minute))
 	}
 	if len(r.scale.applied) != 0 {
 		t.Errorf("wrote to skipped targets: %v", r.scale.applied)
 	}
-	if r.scale.restored["out"] != 1 || r.scale.restored["off"] != 0 {
-		t.Errorf("restores %v: want one for the opted-out target", r.scale.restored)
+	if r.scale.restored["out"] != 1 || r.scale.restored["sts"] != 1 || r.scale.restored["off"] != 0 {
+		t.Errorf("restores %v: want one each for the opted-out target and the one scaling a StatefulSet", r.scale.restored)
+	}
+	sts := last[2]
+	if sts.Skipped != "unsupported_scale_target" || len(sts.Errs) != 1 || !strings.Contains(sts.Errs[0].Error(), "StatefulSet db") {
+		t.Errorf("the target scaling a StatefulSet: skipped %q, errors %v", sts.Skipped, sts.Errs)
 	}
 }
 

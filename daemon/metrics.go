@@ -175,7 +175,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		placeholdersRemoved: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "prescaler", Name: "placeholders_removed_total",
 			Help: "Placeholder Deployments removed by the sweep because no active target keeps them."}),
 		loopDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "prescaler", Name: "loop_duration_seconds",
-			Help: "Duration of one control loop over every target.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
+			Help: "Duration of one control loop over every target.",
+			// Dense around the default 15 s interval, which a loop must not overrun.
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 7.5, 10, 12.5, 15, 20, 30, 60}}),
 		phase: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "prescaler", Name: "target_phase_duration_seconds",
 			Help: "Time one target's loop spent in each phase: read (the object, Prometheus, the capacity and start-up collectors), " +
 				"fit (the forecaster's update and refits), decide, write (the object and the placeholders; active targets).",

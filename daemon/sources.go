@@ -77,6 +77,10 @@ type ScaleState struct {
 	Disabled bool
 	// OptedOut is true when the object asks prescaler to leave it alone.
 	OptedOut bool
+	// Unsupported, when set, says why prescaler cannot decide for the
+	// object (it scales something other than a Deployment); the object
+	// gets the user's values back, as when it opts out.
+	Unsupported error
 }
 
 // Scaler reads and writes the object a target's floor goes to.

@@ -20,7 +20,8 @@ type TargetStatus struct {
 	Name      string `json:"name"`
 	// Mode is the target's mode: active writes, shadow only decides.
 	Mode string `json:"mode"`
-	// Skipped names why nothing was decided ("disabled", "opted_out").
+	// Skipped names why nothing was decided ("disabled", "opted_out",
+	// "unsupported_scale_target").
 	Skipped string `json:"skipped,omitempty"`
 	// Floor is the minReplicas decided (in shadow mode: would have written).
 	Floor int32 `json:"floor"`

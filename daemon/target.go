@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -35,10 +36,14 @@ type Outcome struct {
 	PreviousFloor, WrittenFloor int32
 	// Shadow is true in shadow mode: Decision is what would have been written.
 	Shadow bool
+	// Standby is true on a standby replica (Daemon.SetStandby): Decision
+	// is what the leader would write; nothing was.
+	Standby bool
 	// ShadowCounts is, in shadow mode, what the floors would have changed
 	// for the step read this loop (nil: nothing to count this loop).
 	ShadowCounts *ShadowCounts
-	// Skipped names why nothing was decided: "disabled", "opted_out".
+	// Skipped names why nothing was decided: "disabled", "opted_out",
+	// "unsupported_scale_target".
 	Skipped  string
 	LeadTime time.Duration
 	// Sizing is what the lead time sized: the demotion scorer and the
@@ -169,6 +174,28 @@ type sources struct {
 	lag          time.Duration
 	// tunes queues headroom replays (nil: no tuner).
 	tunes chan<- tuneJob
+	// standby: decide, write nothing (Daemon.SetStandby).
+	standby bool
+}
+
+// errStandby is what a standby's scaler answers a write: the loop never
+// asks it for one.
+var errStandby = errors.New("a standby replica writes nothing")
+
+// standbyScaler reads through Scaler and writes nothing: Announce records
+// no Event, Apply and Restore refuse.
+type standbyScaler struct{ Scaler }
+
+func (standbyScaler) Apply(context.Context, *config.Target, scaler.Decision) (WriteReport, error) {
+	return WriteReport{}, errStandby
+}
+
+func (standbyScaler) Restore(context.Context, *config.Target) (WriteReport, error) {
+	return WriteReport{}, errStandby
+}
+
+func (standbyScaler) Announce(context.Context, *config.Target, bool, string, string) error {
+	return nil
 }
 
 // reconcile runs one loop for the target at now: read the object, feed the
@@ -183,8 +210,17 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 		return out
 	}
 	switch {
-	case state.OptedOut:
+	case state.OptedOut || state.Unsupported != nil:
 		out.Skipped = "opted_out"
+		if state.Unsupported != nil {
+			out.Skipped = "unsupported_scale_target"
+			out.Errs = append(out.Errs, state.Unsupported)
+		}
+		if src.standby {
+			out.Standby = true
+			out.Phases.Read = time.Since(began)
+			return out
+		}
 		t.keepPlaceholders(ctx, src.placeholders, 0, now, &out)
 		if !t.restored {
 			if _, err := src.scale.Restore(ctx, &t.cfg); err != nil {
@@ -232,6 +268,12 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	out.Sizing = t.sizing()
 	writeBegan := time.Now()
 	out.Phases.Decide = writeBegan.Sub(decideBegan)
+	if src.standby {
+		// The leader counts a shadow target's ledger; counted twice, its
+		// counters would add up to double over the replicas.
+		out.Standby = true
+		return out
+	}
 	if t.cfg.Mode == config.ModeShadow {
 		out.Shadow = true
 		t.countShadow(now, state, newSteps, &out)

@@ -71,7 +71,7 @@ func TestIntegration(t *testing.T) {
 	tr := &countingTransport{}
 	cfg := rest.CopyConfig(env.RESTConfig)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { tr.next = rt; return tr })
-	w, err := NewForConfig(cfg, recorder, nil)
+	w, err := NewForConfig(cfg, recorder, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +91,7 @@ func TestIntegration(t *testing.T) {
 	t.Run("events reach the API", tb.testEvents)
 	t.Run("KEDA ScaledObject", tb.testKEDA)
 	t.Run("list managed objects", tb.testListManaged)
+	t.Run("reads from informers: an unchanged decision costs no request", func(t *testing.T) { tb.testCached(t, env.RESTConfig, recorder) })
 }
 
 type bed struct {
@@ -105,13 +106,15 @@ type bed struct {
 // countingTransport counts the writer's write requests and can run a hook
 // before the next one.
 type countingTransport struct {
-	next   http.RoundTripper
-	writes atomic.Int64
-	mu     sync.Mutex
-	before func(*http.Request)
+	next     http.RoundTripper
+	writes   atomic.Int64
+	requests atomic.Int64 // every request, reads too
+	mu       sync.Mutex
+	before   func(*http.Request)
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.requests.Add(1)
 	if r.Method != http.MethodGet {
 		c.writes.Add(1)
 		c.mu.Lock()

@@ -31,10 +31,14 @@ const (
 // and the behavior live, and how the object is read and written.
 type kind struct {
 	minPath, behaviorPath []string
-	get                   func(ctx context.Context, ref config.ObjectRef) (*object, error)
-	apply                 func(ctx context.Context, o *object, v values, ann map[string]string) error
-	patch                 func(ctx context.Context, o *object, jsonPatch []byte) error
-	maxReplicas           func(o *object) int32
+	// get reads the object from the API server; cached from the Cache
+	// (nil, nil when the cache does not hold it).
+	get    func(ctx context.Context, ref config.ObjectRef) (*object, error)
+	cached func(ref config.ObjectRef) (*object, error)
+	// apply and patch write the object and return it as written.
+	apply       func(ctx context.Context, o *object, v values, ann map[string]string) (metav1.Object, error)
+	patch       func(ctx context.Context, o *object, jsonPatch []byte) (metav1.Object, error)
+	maxReplicas func(o *object) int32
 	// paused reports autoscaling switched off by the object itself
 	// (KEDA's pause annotations); "" when it is not.
 	paused func(o *object) string
@@ -54,6 +58,7 @@ type object struct {
 	json          map[string]any // the whole object as JSON
 	uid           types.UID
 	rv            string
+	generation    int64
 	annotations   map[string]string
 	managedFields []metav1.ManagedFieldsEntry
 	event         runtime.Object // what Events are recorded on
@@ -65,7 +70,7 @@ func newObject(ref config.ObjectRef, obj metav1.Object, event runtime.Object, ra
 		return nil, fmt.Errorf("reading %s: %w", ref, err)
 	}
 	return &object{
-		ref: ref, json: doc, uid: obj.GetUID(), rv: obj.GetResourceVersion(),
+		ref: ref, json: doc, uid: obj.GetUID(), rv: obj.GetResourceVersion(), generation: obj.GetGeneration(),
 		annotations: obj.GetAnnotations(), managedFields: obj.GetManagedFields(), event: event,
 	}, nil
 }
@@ -119,16 +124,21 @@ func (w *Writer) hpaKind() *kind {
 			if err != nil {
 				return nil, notFound(ref, err)
 			}
-			// Typed reads come without apiVersion and kind; Events need them.
-			hpa.APIVersion, hpa.Kind = autoscalingv2.SchemeGroupVersion.String(), config.KindHPA
-			return newObject(ref, hpa, hpa, hpa)
+			return hpaObject(ref, hpa)
 		},
-		apply: func(ctx context.Context, o *object, v values, ann map[string]string) error {
+		cached: func(ref config.ObjectRef) (*object, error) {
+			hpa, err := w.cache.HPA(ref.Namespace, ref.Name)
+			if hpa == nil || err != nil {
+				return nil, err
+			}
+			return hpaObject(ref, hpa.DeepCopy())
+		},
+		apply: func(ctx context.Context, o *object, v values, ann map[string]string) (metav1.Object, error) {
 			spec := autoscalingv2ac.HorizontalPodAutoscalerSpec().WithMinReplicas(deref(v.minReplicas()))
 			if b := v.behavior(); b != nil {
 				ac, err := behaviorApplyConfig(b)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				spec.WithBehavior(ac)
 			}
@@ -137,14 +147,14 @@ func (w *Writer) hpaKind() *kind {
 			// retried on a fresh read, if the object changed since.
 			cfg := autoscalingv2ac.HorizontalPodAutoscaler(o.ref.Name, o.ref.Namespace).
 				WithUID(o.uid).WithResourceVersion(o.rv).WithAnnotations(ann).WithSpec(spec)
-			_, err := w.kube.AutoscalingV2().HorizontalPodAutoscalers(o.ref.Namespace).Apply(ctx, cfg,
+			hpa, err := w.kube.AutoscalingV2().HorizontalPodAutoscalers(o.ref.Namespace).Apply(ctx, cfg,
 				metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
-			return notFound(o.ref, err)
+			return written(hpa, notFound(o.ref, err))
 		},
-		patch: func(ctx context.Context, o *object, p []byte) error {
-			_, err := w.kube.AutoscalingV2().HorizontalPodAutoscalers(o.ref.Namespace).Patch(ctx, o.ref.Name, types.JSONPatchType, p,
+		patch: func(ctx context.Context, o *object, p []byte) (metav1.Object, error) {
+			hpa, err := w.kube.AutoscalingV2().HorizontalPodAutoscalers(o.ref.Namespace).Patch(ctx, o.ref.Name, types.JSONPatchType, p,
 				metav1.PatchOptions{FieldManager: RestoreFieldManager})
-			return notFound(o.ref, err)
+			return written(hpa, notFound(o.ref, err))
 		},
 		maxReplicas: func(o *object) int32 {
 			n, _ := lookupInt(o.json, "spec", "maxReplicas")
@@ -170,6 +180,21 @@ func (w *Writer) hpaKind() *kind {
 	}
 }
 
+// written is a write's answer as a metav1.Object, nil when it failed.
+func written[T metav1.Object](obj T, err error) (metav1.Object, error) {
+	if err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// hpaObject is one read of an HPA, which the object owns.
+func hpaObject(ref config.ObjectRef, hpa *autoscalingv2.HorizontalPodAutoscaler) (*object, error) {
+	// Typed reads come without apiVersion and kind; Events need them.
+	hpa.APIVersion, hpa.Kind = autoscalingv2.SchemeGroupVersion.String(), config.KindHPA
+	return newObject(ref, hpa, hpa, hpa)
+}
+
 // scaledObjectKind writes KEDA ScaledObjects (keda.sh/v1alpha1) with the
 // dynamic client. KEDA owns the HPA it generates and rewrites it from the
 // ScaledObject, so that HPA is never written.
@@ -184,7 +209,15 @@ func (w *Writer) scaledObjectKind() *kind {
 			}
 			return newObject(ref, u, u, u.Object)
 		},
-		apply: func(ctx context.Context, o *object, v values, ann map[string]string) error {
+		cached: func(ref config.ObjectRef) (*object, error) {
+			u, err := w.cache.ScaledObject(ref.Namespace, ref.Name)
+			if u == nil || err != nil {
+				return nil, err
+			}
+			u = u.DeepCopy()
+			return newObject(ref, u, u, u.Object)
+		},
+		apply: func(ctx context.Context, o *object, v values, ann map[string]string) (metav1.Object, error) {
 			spec := map[string]any{"minReplicaCount": int64(deref(v.minReplicas()))}
 			if b := v.behavior(); b != nil {
 				spec["advanced"] = map[string]any{"horizontalPodAutoscalerConfig": map[string]any{"behavior": intsOf(b)}}
@@ -203,14 +236,14 @@ func (w *Writer) scaledObjectKind() *kind {
 				},
 				"spec": spec,
 			}}
-			_, err := w.dyn.Resource(scaledObjectGVR).Namespace(o.ref.Namespace).Apply(ctx, o.ref.Name, u,
+			so, err := w.dyn.Resource(scaledObjectGVR).Namespace(o.ref.Namespace).Apply(ctx, o.ref.Name, u,
 				metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
-			return notFound(o.ref, err)
+			return written(so, notFound(o.ref, err))
 		},
-		patch: func(ctx context.Context, o *object, p []byte) error {
-			_, err := w.dyn.Resource(scaledObjectGVR).Namespace(o.ref.Namespace).Patch(ctx, o.ref.Name, types.JSONPatchType, p,
+		patch: func(ctx context.Context, o *object, p []byte) (metav1.Object, error) {
+			so, err := w.dyn.Resource(scaledObjectGVR).Namespace(o.ref.Namespace).Patch(ctx, o.ref.Name, types.JSONPatchType, p,
 				metav1.PatchOptions{FieldManager: RestoreFieldManager})
-			return notFound(o.ref, err)
+			return written(so, notFound(o.ref, err))
 		},
 		maxReplicas: func(o *object) int32 {
 			if n, ok := lookupInt(o.json, "spec", "maxReplicaCount"); ok {

@@ -53,8 +53,12 @@ func (w *Writer) scaleReplicasOrStatus(ctx context.Context, k *kind, o *object) 
 
 type scaleReplicas struct{ spec, status int32 }
 
-// scaleReplicas reads the scale subresource of a scale target.
+// scaleReplicas reads the scale subresource of a scale target, or the
+// Deployment from the cache where it holds it.
 func (w *Writer) scaleReplicas(ctx context.Context, namespace string, ref autoscalingv2.CrossVersionObjectReference) (scaleReplicas, error) {
+	if s, ok, err := w.cachedDeploymentReplicas(namespace, ref); ok || err != nil {
+		return s, err
+	}
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	if err != nil {
 		return scaleReplicas{}, fmt.Errorf("scale target apiVersion %q: %w", ref.APIVersion, err)

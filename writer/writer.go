@@ -9,6 +9,7 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -176,11 +177,16 @@ type Options struct {
 	Retry wait.Backoff
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Cache serves reads from informers (see Cache); nil reads the API
+	// server every time.
+	Cache Cache
 }
 
-// Writer writes prescaler's decisions to HPAs and KEDA ScaledObjects. It keeps
-// no state between calls: everything it needs is in the objects' annotations
-// and managedFields, so a restarted or re-elected prescaler carries on.
+// Writer writes prescaler's decisions to HPAs and KEDA ScaledObjects.
+// Everything it needs to know about an object is in the object's
+// annotations and managedFields, so a restarted or re-elected prescaler
+// carries on; between calls it remembers only which generation of each
+// object it last wrote, to tell a cache that has not yet seen that write.
 type Writer struct {
 	kube     kubernetes.Interface
 	dyn      dynamic.Interface
@@ -189,6 +195,10 @@ type Writer struct {
 	log      *slog.Logger
 	retry    wait.Backoff
 	now      func() time.Time
+	cache    Cache
+	// marks are the objects' uid and generation as prescaler last wrote
+	// them, so that a cache that has not yet seen that write is not read.
+	marks sync.Map // config.ObjectRef → writeMark
 }
 
 // New returns a Writer.
@@ -196,7 +206,7 @@ func New(o Options) (*Writer, error) {
 	if o.Kube == nil || o.Dynamic == nil {
 		return nil, errors.New("writer: Options.Kube and Options.Dynamic are required")
 	}
-	w := &Writer{kube: o.Kube, dyn: o.Dynamic, mapper: o.Mapper, recorder: o.Recorder, log: o.Logger, retry: o.Retry, now: o.Now}
+	w := &Writer{kube: o.Kube, dyn: o.Dynamic, mapper: o.Mapper, recorder: o.Recorder, log: o.Logger, retry: o.Retry, now: o.Now, cache: o.Cache}
 	if w.mapper == nil {
 		w.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(o.Kube.Discovery()))
 	}
@@ -212,8 +222,9 @@ func New(o Options) (*Writer, error) {
 	return w, nil
 }
 
-// NewForConfig returns a Writer with clients for cfg.
-func NewForConfig(cfg *rest.Config, recorder EventRecorder, logger *slog.Logger) (*Writer, error) {
+// NewForConfig returns a Writer with clients for cfg, reading through
+// cache when it is not nil.
+func NewForConfig(cfg *rest.Config, recorder EventRecorder, logger *slog.Logger, cache Cache) (*Writer, error) {
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("writer: %w", err)
@@ -222,7 +233,7 @@ func NewForConfig(cfg *rest.Config, recorder EventRecorder, logger *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("writer: %w", err)
 	}
-	return New(Options{Kube: kube, Dynamic: dyn, Recorder: recorder, Logger: logger})
+	return New(Options{Kube: kube, Dynamic: dyn, Recorder: recorder, Logger: logger, Cache: cache})
 }
 
 // OptedOut reports whether an object carries AnnotationEnabled with a false
@@ -238,15 +249,20 @@ func optedOut(ann map[string]string) bool {
 	return err == nil && !enabled
 }
 
-// Observe reads a target's object: the user's values, the floor in force,
-// opt-out and disabled. It writes nothing.
+// Observe reads a target's object (from the cache when it holds it): the
+// user's values, the floor in force, opt-out and disabled. It writes
+// nothing. An object that scales anything but a Deployment is
+// ErrUnsupportedScaleTarget.
 func (w *Writer) Observe(ctx context.Context, ref config.ObjectRef) (State, error) {
 	k, err := w.kindOf(ref)
 	if err != nil {
 		return State{}, err
 	}
-	o, err := k.get(ctx, ref)
+	o, err := w.read(ctx, k, ref, true)
 	if err != nil {
+		return State{}, err
+	}
+	if err := supportedScaleTarget(ref, k.scaleTarget(o)); err != nil {
 		return State{}, err
 	}
 	v, err := w.view(ctx, k, o)
@@ -268,8 +284,14 @@ func (w *Writer) UserFloor(ctx context.Context, ref config.ObjectRef) (int32, *s
 // found on the object becomes the user's value; a behavior edit is written as
 // the user left it this time, the decision made with it next time. Nothing is
 // written when the object already holds it, when autoscaling is off for the
-// target, or when the object opts out, which restores it instead.
-// Conflicts are retried on a fresh read.
+// target, or when the object opts out, which restores it instead. An
+// object that scales anything but a Deployment is
+// ErrUnsupportedScaleTarget.
+//
+// The first read is the cache's when it holds the object, so a decision
+// that changes nothing costs no request. Conflicts are retried on a read
+// from the API server; a conflict after a cached read is the cache lagging
+// (often behind prescaler's own last write) and is not counted.
 func (w *Writer) Apply(ctx context.Context, ref config.ObjectRef, d scaler.Decision) (Result, error) {
 	k, err := w.kindOf(ref)
 	if err != nil {
@@ -279,10 +301,15 @@ func (w *Writer) Apply(ctx context.Context, ref config.ObjectRef, d scaler.Decis
 	var last *object
 	var p applyPlan
 	var first bool
-	var conflicts int
+	var conflicts, attempts int
 	err = retry.RetryOnConflict(w.retry, func() error {
-		o, err := k.get(ctx, ref)
+		attempts++
+		fromCache := attempts == 1 && w.cache != nil
+		o, err := w.read(ctx, k, ref, fromCache)
 		if err != nil {
+			return err
+		}
+		if err := supportedScaleTarget(ref, k.scaleTarget(o)); err != nil {
 			return err
 		}
 		last = o
@@ -310,10 +337,11 @@ func (w *Writer) Apply(ctx context.Context, ref config.ObjectRef, d scaler.Decis
 		}
 		p.annotations[AnnotationDecision] = decisionAnnotation(d, res, w.now())
 		first = v.original == nil
-		err = k.apply(ctx, o, p.written, p.annotations)
-		if apierrors.IsConflict(err) {
+		obj, err := k.apply(ctx, o, p.written, p.annotations)
+		if apierrors.IsConflict(err) && !fromCache {
 			conflicts++
 		}
+		w.wrote(ref, obj)
 		return err
 	})
 	res.Conflicts = conflicts
@@ -368,7 +396,7 @@ func (w *Writer) Announce(ctx context.Context, ref config.ObjectRef, eventtype, 
 	if err != nil {
 		return err
 	}
-	o, err := k.get(ctx, ref)
+	o, err := w.read(ctx, k, ref, true)
 	if err != nil {
 		return fmt.Errorf("writer: announce on %s: %w", ref, err)
 	}
@@ -533,9 +561,11 @@ func (w *Writer) restore(ctx context.Context, k *kind, o *object, v view) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	if err := k.patch(ctx, o, body); err != nil {
+	obj, err := k.patch(ctx, o, body)
+	if err != nil {
 		return Result{}, err
 	}
+	w.wrote(o.ref, obj)
 	res.Floor = deref(v.user.minReplicas())
 	res.BehaviorChanged = !reflect.DeepEqual(v.live.behavior(), v.user.behavior())
 	res.Message = fmt.Sprintf("restored the user's minReplicas %s (was %d) and behavior %s; %s released",

@@ -230,3 +230,36 @@ func TestWriterCountsConflicts(t *testing.T) {
 		t.Errorf("events %q, want the announcement last", ev)
 	}
 }
+
+// Whether prescaler may decide for an object is answered in one place: an
+// object scaling anything but a Deployment is refused by ScaleTarget,
+// Observe and Apply alike, naming what it scales, and nothing is written;
+// one prescaler wrote before (its target changed since) is still given back.
+func TestOnlyDeploymentScaleTargets(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeCluster(t, testHPA(nil))
+	if _, err := c.w.Apply(ctx, c.ref, scaler.Decision{Floor: 5}); err != nil {
+		t.Fatal(err)
+	}
+	h := c.hpa(t)
+	h.Spec.ScaleTargetRef = autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db"}
+	if _, err := c.kube.AutoscalingV2().HorizontalPodAutoscalers("ns").Update(ctx, h, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	writes := c.writes()
+	_, errTarget := c.w.ScaleTarget(ctx, c.ref)
+	_, errObserve := c.w.Observe(ctx, c.ref)
+	_, errApply := c.w.Apply(ctx, c.ref, scaler.Decision{Floor: 6})
+	for name, err := range map[string]error{"ScaleTarget": errTarget, "Observe": errObserve, "Apply": errApply} {
+		if !errors.Is(err, ErrUnsupportedScaleTarget) || !strings.Contains(err.Error(), "StatefulSet db") {
+			t.Errorf("%s: %v, want ErrUnsupportedScaleTarget naming StatefulSet db", name, err)
+		}
+	}
+	if c.writes() != writes {
+		t.Errorf("%d writes to an object scaling a StatefulSet", c.writes()-writes)
+	}
+	res, err := c.w.Restore(ctx, c.ref)
+	if err != nil || res.Outcome != OutcomeRestored || *c.hpa(t).Spec.MinReplicas != 2 {
+		t.Errorf("restore: %+v, %v, minReplicas %d", res, err, *c.hpa(t).Spec.MinReplicas)
+	}
+}

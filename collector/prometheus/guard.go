@@ -1,6 +1,7 @@
 package prometheus
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,7 +46,7 @@ func (rt *guardRoundTripper) RoundTrip(req *http.Request) (*http.Response, error
 	}
 	body := &guardedBody{body: resp.Body, limit: rt.limit}
 	if resp.StatusCode/100 == 2 && strings.HasSuffix(req.URL.Path, "/query_range") {
-		body.series = &seriesScanner{}
+		body.series = &seriesScanner{limit: seriesLimit(req.Context())}
 	}
 	resp.Body = body
 	return resp, nil
@@ -97,6 +98,9 @@ func (b *guardedBody) Close() error { return b.body.Close() }
 // strings and the keys on the path to data.result: O(1) memory besides the
 // label sets it keeps.
 type seriesScanner struct {
+	// limit is how many series the answer may hold: maxListedSeries,
+	// unless a grouped query allows more (withSeriesLimit).
+	limit      int
 	stack      []scanLevel
 	inString   bool
 	escaped    bool
@@ -193,10 +197,10 @@ func (s *seriesScanner) open(c byte) error {
 		return nil
 	case len(s.stack) == 3 && c == '{' && s.inResult():
 		s.series++
-		if s.series > maxListedSeries {
+		if s.series > max(s.limit, maxListedSeries) {
 			return &MultipleSeriesError{Series: s.labels, Count: s.series, AtLeast: true}
 		}
-	case len(s.stack) == 4 && c == '{' && s.inResult() && s.stack[3].key == "metric":
+	case len(s.stack) == 4 && c == '{' && s.inResult() && s.stack[3].key == "metric" && len(s.labels) < maxListedSeries:
 		s.capturing, s.capture = true, append(s.capture[:0], c)
 	}
 	s.stack = append(s.stack, scanLevel{open: c, wantKey: c == '{'})
@@ -225,6 +229,23 @@ func (s *seriesScanner) top() *scanLevel {
 func (s *seriesScanner) inResult() bool {
 	return len(s.stack) >= 3 && s.stack[0].open == '{' && s.stack[0].key == "data" &&
 		s.stack[1].open == '{' && s.stack[1].key == "result" && s.stack[2].open == '['
+}
+
+// seriesLimitKey carries, in a request's context, how many series its
+// answer may hold.
+type seriesLimitKey struct{}
+
+// withSeriesLimit lets the range queries made with ctx answer up to n
+// series (a grouped query, see Batcher) instead of maxListedSeries.
+func withSeriesLimit(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, seriesLimitKey{}, n)
+}
+
+func seriesLimit(ctx context.Context) int {
+	if n, ok := ctx.Value(seriesLimitKey{}).(int); ok && n > 0 {
+		return n
+	}
+	return maxListedSeries
 }
 
 // labelSet prints a captured metric object as Prometheus writes label sets.

@@ -3,7 +3,9 @@ package prometheus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +32,8 @@ const (
 	// The metrics backfilled into Prometheus.
 	gaugeQuery   = `prescaler_it_demand_per_minute{trace="nasa"}`
 	counterQuery = `rate(prescaler_it_requests_total{trace="nasa"}[1m]) * 60`
+	// teams is the number of per-team series the grouped queries read.
+	teams = 10
 )
 
 // TestPrometheusIntegration runs the source against a real Prometheus (the
@@ -77,7 +81,17 @@ func TestPrometheusIntegration(t *testing.T) {
 	}
 	counter.Samples = append(counter.Samples, testbed.Sample{Time: first.Add(-time.Minute), Value: 0})
 
-	env := testbed.Start(t, testbed.Options{Prometheus: testbed.PrometheusOptions{History: []testbed.Series{gauge, counter}}})
+	// Ten teams' demand over the trace's last day: the NASA counts times
+	// the team's number, for the grouped queries.
+	history := []testbed.Series{gauge, counter}
+	for team := range teams {
+		s := testbed.Series{Name: "prescaler_it_team_demand", Labels: map[string]string{"namespace": fmt.Sprintf("team-%d", team), "service": "llm"}}
+		for i := traceSteps - 1440; i < traceSteps; i++ {
+			s.Samples = append(s.Samples, testbed.Sample{Time: at(i), Value: counts[i] * float64(team+1)})
+		}
+		history = append(history, s)
+	}
+	env := testbed.Start(t, testbed.Options{Prometheus: testbed.PrometheusOptions{History: history}})
 	ctx := t.Context()
 	cfg := config.Prometheus{URL: env.PrometheusURL, Timeout: config.Duration(30 * time.Second)}
 	src, err := promsrc.New(cfg, nil)
@@ -163,6 +177,45 @@ func TestPrometheusIntegration(t *testing.T) {
 		}
 	})
 
+	t.Run("grouped queries give each target its own answer", func(t *testing.T) {
+		reg := promclient.NewRegistry()
+		metrics, err := promsrc.NewMetrics(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := last.Add(-time.Hour)
+		b := promsrc.NewBatcher(src, promsrc.BatcherOptions{Metrics: metrics, Now: func() time.Time { return now }})
+		query := func(team int) string {
+			return fmt.Sprintf(`sum(prescaler_it_team_demand{namespace="team-%d",service="llm"}) * 2`, team)
+		}
+		sent := func(kind string) float64 {
+			return testutil.ToFloat64(metricWithKind(t, reg, kind))
+		}
+		for loop := range 3 {
+			grouped, single := sent(promsrc.RequestGrouped), sent(promsrc.RequestSingle)
+			for team := range teams {
+				got, err := b.Range(ctx, query(team), now.Add(-4*time.Minute), now, time.Minute)
+				want, wantErr := src.Range(ctx, query(team), now.Add(-4*time.Minute), now, time.Minute)
+				if err != nil || wantErr != nil || !slices.Equal(got.Values, want.Values) || !got.Start.Equal(want.Start) {
+					t.Fatalf("loop %d, team %d: grouped %v (%v), alone %v (%v)", loop, team, got, err, want, wantErr)
+				}
+				if got.Values[4] != 2*counts[int(now.Sub(first)/time.Minute)]*float64(team+1) {
+					t.Fatalf("team %d at %s: %v", team, now, got.Values[4])
+				}
+				gotL, err := b.Latest(ctx, query(team), now.Add(30*time.Second), time.Minute)
+				wantL, wantErr := src.Latest(ctx, query(team), now.Add(30*time.Second), time.Minute)
+				if err != nil || wantErr != nil || gotL != wantL {
+					t.Fatalf("loop %d, team %d latest: grouped %v (%v), alone %v (%v)", loop, team, gotL, err, wantL, wantErr)
+				}
+			}
+			g, s := sent(promsrc.RequestGrouped)-grouped, sent(promsrc.RequestSingle)-single
+			if loop > 0 && (g != 2 || s != 0) {
+				t.Errorf("loop %d over %d teams: %v grouped and %v single queries sent, want 2 and 0", loop, teams, g, s)
+			}
+			now = now.Add(time.Minute)
+		}
+	})
+
 	t.Run("Prometheus stopped and started", func(t *testing.T) {
 		reg := promclient.NewPedanticRegistry()
 		m, err := promsrc.NewMetrics(reg)
@@ -228,6 +281,29 @@ func checkTrace(t *testing.T, s promsrc.Series, first time.Time, counts []float6
 	if bad > 5 {
 		t.Errorf("%d steps differ in all", bad)
 	}
+}
+
+// metricWithKind is prescaler_collector_queries_sent_total{kind}.
+func metricWithKind(t *testing.T, reg *promclient.Registry, kind string) promclient.Collector {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "prescaler_collector_queries_sent_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if m.GetLabel()[0].GetValue() == kind {
+				c := promclient.NewCounter(promclient.CounterOpts{Name: "sent"})
+				c.Add(m.GetCounter().GetValue())
+				return c
+			}
+		}
+	}
+	t.Fatalf("no prescaler_collector_queries_sent_total{kind=%q}", kind)
+	return nil
 }
 
 func rawAPI(t *testing.T, url string) v1.API {

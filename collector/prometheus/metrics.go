@@ -23,6 +23,7 @@ const (
 // Metrics are the query metrics of every target's reads, registered on a
 // registry the caller owns.
 type Metrics struct {
+	sent          *promclient.CounterVec
 	queryDuration *promclient.HistogramVec
 	queryErrors   *promclient.CounterVec
 	emptyResults  *promclient.CounterVec
@@ -31,6 +32,10 @@ type Metrics struct {
 // NewMetrics creates the metrics and registers them on reg.
 func NewMetrics(reg promclient.Registerer) (*Metrics, error) {
 	m := &Metrics{
+		sent: promclient.NewCounterVec(promclient.CounterOpts{
+			Namespace: "prescaler", Subsystem: "collector", Name: "queries_sent_total",
+			Help: "Queries sent to Prometheus, by kind: grouped (one for every target whose query has the same shape, over one window) or single (one target's; a window longer than 11,000 steps takes several requests).",
+		}, []string{"kind"}),
 		queryDuration: promclient.NewHistogramVec(promclient.HistogramOpts{
 			Namespace: "prescaler", Subsystem: "collector", Name: "query_duration_seconds",
 			Help: "Time to run one query against Prometheus, all range chunks included.",
@@ -47,12 +52,29 @@ func NewMetrics(reg promclient.Registerer) (*Metrics, error) {
 			Help: "Queries that Prometheus answered with no data (no series matched in the window read).",
 		}, []string{LabelTarget, LabelQuery}),
 	}
-	for _, c := range []promclient.Collector{m.queryDuration, m.queryErrors, m.emptyResults} {
+	for _, kind := range []string{RequestGrouped, RequestSingle} {
+		m.sent.WithLabelValues(kind)
+	}
+	for _, c := range []promclient.Collector{m.sent, m.queryDuration, m.queryErrors, m.emptyResults} {
 		if err := reg.Register(c); err != nil {
 			return nil, errors.Join(errors.New("register collector metrics"), err)
 		}
 	}
 	return m, nil
+}
+
+// Kinds of queries sent (prescaler_collector_queries_sent_total).
+const (
+	RequestGrouped = "grouped"
+	RequestSingle  = "single"
+)
+
+// ObserveRequest counts one query sent to Prometheus. A nil Metrics counts
+// nothing.
+func (m *Metrics) ObserveRequest(kind string) {
+	if m != nil {
+		m.sent.WithLabelValues(kind).Inc()
+	}
 }
 
 // ObserveQuery records one query of a target (query is one of the Query*

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -209,11 +208,8 @@ func (s *Source) Latest(ctx context.Context, query string, at time.Time, step ti
 		return Sample{}, err
 	}
 	if ss != nil {
-		for i := len(ss.Values) - 1; i >= 0; i-- {
-			p := ss.Values[i]
-			if v := float64(p.Value); !math.IsNaN(v) && !math.IsInf(v, 0) {
-				return Sample{Time: p.Timestamp.Time().UTC(), Value: v}, nil
-			}
+		if sample, ok := latestFinite(ss.Values); ok {
+			return sample, nil
 		}
 	}
 	return Sample{}, s.queryError(query, time.UnixMilli(from), time.UnixMilli(to), step, ErrNoData)
@@ -223,6 +219,28 @@ func (s *Source) Latest(ctx context.Context, query string, at time.Time, step ti
 // milliseconds, both included) and returns its only series, or nil when it
 // returned none.
 func (s *Source) queryRange(ctx context.Context, query string, from, to int64, step time.Duration) (*model.SampleStream, error) {
+	matrix, err := s.queryMatrix(ctx, query, from, to, step)
+	if err != nil {
+		return nil, err
+	}
+	start, end := time.UnixMilli(from).UTC(), time.UnixMilli(to).UTC()
+	switch len(matrix) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		e := &MultipleSeriesError{Count: len(matrix)}
+		for _, ss := range matrix[:min(len(matrix), maxListedSeries)] {
+			e.Series = append(e.Series, ss.Metric.String())
+		}
+		return nil, s.queryError(query, start, end, step, e)
+	}
+	return matrix[0], nil
+}
+
+// queryMatrix sends one range request for the evaluation times from..to
+// (Unix milliseconds, both included) and returns its float series.
+func (s *Source) queryMatrix(ctx context.Context, query string, from, to int64, step time.Duration) (model.Matrix, error) {
 	start, end := time.UnixMilli(from).UTC(), time.UnixMilli(to).UTC()
 	var opts []v1.Option
 	if s.opts.Timeout > 0 {
@@ -242,23 +260,13 @@ func (s *Source) queryRange(ctx context.Context, query string, from, to int64, s
 	if !ok {
 		return nil, s.queryError(query, start, end, step, fmt.Errorf("range query returned a %s, want a matrix", valueType(value)))
 	}
-	switch len(matrix) {
-	case 0:
-		return nil, nil
-	case 1:
-	default:
-		e := &MultipleSeriesError{Count: len(matrix)}
-		for _, ss := range matrix[:min(len(matrix), maxListedSeries)] {
-			e.Series = append(e.Series, ss.Metric.String())
+	for _, ss := range matrix {
+		if len(ss.Histograms) > 0 {
+			return nil, s.queryError(query, start, end, step,
+				fmt.Errorf("series %s holds native histograms, want floats (use histogram_quantile, histogram_sum…)", ss.Metric))
 		}
-		return nil, s.queryError(query, start, end, step, e)
 	}
-	ss := matrix[0]
-	if len(ss.Histograms) > 0 {
-		return nil, s.queryError(query, start, end, step,
-			fmt.Errorf("series %s holds native histograms, want floats (use histogram_quantile, histogram_sum…)", ss.Metric))
-	}
-	return ss, nil
+	return matrix, nil
 }
 
 // place writes samples into values, whose first element is evaluated at

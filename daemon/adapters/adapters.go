@@ -7,16 +7,11 @@ package adapters
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/prescaler/prescaler/collector/capacity"
 	promsrc "github.com/prescaler/prescaler/collector/prometheus"
@@ -54,13 +49,13 @@ func (d Demand) Steps(ctx context.Context, t *config.Target, from, to time.Time)
 	return out, nil
 }
 
-// ScaleTargets finds the Deployment an HPA or a ScaledObject scales. The
-// capacity, start-up and signal reads of a loop all need it, and an object's
-// scaleTargetRef almost never changes, so an answer is reused for TTL: one
-// API read per target and TTL instead of three per loop.
+// ScaleTargets finds the Deployment an HPA or a ScaledObject scales,
+// through the writer, which answers from its cache and refuses any other
+// kind of scale target (writer.ErrUnsupportedScaleTarget). The capacity,
+// start-up and signal reads of a loop all need it, and an object's
+// scaleTargetRef almost never changes, so an answer is reused for TTL.
 type ScaleTargets struct {
-	Kube    kubernetes.Interface
-	Dynamic dynamic.Interface
+	Writer *writer.Writer
 	// TTL is how long an answer is reused; 0 reads every time.
 	TTL time.Duration
 	// Now is the clock; nil means time.Now.
@@ -87,7 +82,7 @@ func (s *ScaleTargets) Deployment(ctx context.Context, t *config.Target) (string
 	if ok && now().Sub(k.read) < s.TTL {
 		return k.name, nil
 	}
-	name, err := s.read(ctx, ref)
+	name, err := s.Writer.ScaleTarget(ctx, ref)
 	if err != nil {
 		return "", err
 	}
@@ -98,33 +93,6 @@ func (s *ScaleTargets) Deployment(ctx context.Context, t *config.Target) (string
 	s.known[ref] = knownTarget{name: name, read: now()}
 	s.mu.Unlock()
 	return name, nil
-}
-
-var scaledObjects = schema.GroupVersionResource{Group: "keda.sh", Version: "v1alpha1", Resource: "scaledobjects"}
-
-// read asks the API server which Deployment the object scales.
-func (s *ScaleTargets) read(ctx context.Context, ref config.ObjectRef) (string, error) {
-	if ref.Kind == config.KindScaledObject {
-		obj, err := s.Dynamic.Resource(scaledObjects).Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", ref, err)
-		}
-		spec, _ := obj.Object["spec"].(map[string]any)
-		target, _ := spec["scaleTargetRef"].(map[string]any)
-		if kind, _ := target["kind"].(string); kind != "" && kind != "Deployment" {
-			return "", fmt.Errorf("%s scales a %s; only Deployments are supported", ref, kind)
-		}
-		name, _ := target["name"].(string)
-		return name, nil
-	}
-	hpa, err := s.Kube.AutoscalingV2().HorizontalPodAutoscalers(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", ref, err)
-	}
-	if kind := hpa.Spec.ScaleTargetRef.Kind; kind != "Deployment" {
-		return "", fmt.Errorf("%s scales a %s; only Deployments are supported", ref, kind)
-	}
-	return hpa.Spec.ScaleTargetRef.Name, nil
 }
 
 // Capacity answers how many replicas of the target the cluster can run.
@@ -214,6 +182,9 @@ func (s Scaler) Release(ctx context.Context, ref config.ObjectRef) error {
 // State implements daemon.Scaler.
 func (s Scaler) State(ctx context.Context, t *config.Target) (daemon.ScaleState, error) {
 	st, err := s.Writer.Observe(ctx, t.Object())
+	if errors.Is(err, writer.ErrUnsupportedScaleTarget) {
+		return daemon.ScaleState{Unsupported: err}, nil
+	}
 	if err != nil {
 		return daemon.ScaleState{}, err
 	}

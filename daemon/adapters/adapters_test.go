@@ -7,9 +7,12 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/prescaler/prescaler/config"
+	"github.com/prescaler/prescaler/writer"
 )
 
 // A loop asks for the scale target three times (capacity, start-up,
@@ -18,10 +21,14 @@ func TestScaleTargetsReuseAnAnswerForTheTTL(t *testing.T) {
 	kube := fake.NewClientset(&autoscalingv2.HorizontalPodAutoscaler{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "inference-hpa"},
 		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "ai-inference"}},
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "ai-inference"}},
 	})
+	w, err := writer.New(writer.Options{Kube: kube, Dynamic: dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())})
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Unix(0, 0)
-	s := &ScaleTargets{Kube: kube, TTL: time.Minute, Now: func() time.Time { return now }}
+	s := &ScaleTargets{Writer: w, TTL: time.Minute, Now: func() time.Time { return now }}
 	target := &config.Target{Name: "ai-inference", Namespace: "default", HPA: "inference-hpa"}
 	gets := func() int { return len(kube.Actions()) }
 	for range 3 {

@@ -8,8 +8,9 @@ import (
 	promsrc "github.com/prescaler/prescaler/collector/prometheus"
 )
 
-// PromQL is how the adapters query Prometheus: a *promsrc.Source, or a
-// Prometheus whose server a config reload replaces.
+// PromQL is how the adapters query Prometheus: a *promsrc.Source, a
+// Prometheus whose server a config reload replaces, or a *promsrc.Batcher
+// reading the queries of many targets together.
 type PromQL interface {
 	Range(ctx context.Context, query string, start, end time.Time, step time.Duration) (promsrc.Series, error)
 	Latest(ctx context.Context, query string, at time.Time, step time.Duration) (promsrc.Sample, error)
@@ -38,6 +39,16 @@ func (p *Prometheus) URL() string { return p.current.Load().URL() }
 // Range implements PromQL.
 func (p *Prometheus) Range(ctx context.Context, query string, start, end time.Time, step time.Duration) (promsrc.Series, error) {
 	return p.current.Load().Range(ctx, query, start, end, step)
+}
+
+// RangeGroup implements promsrc.GroupQuerier.
+func (p *Prometheus) RangeGroup(ctx context.Context, query string, start, end time.Time, step time.Duration, maxSeries int) ([]promsrc.LabeledSeries, error) {
+	return p.current.Load().RangeGroup(ctx, query, start, end, step, maxSeries)
+}
+
+// LatestGroup implements promsrc.GroupQuerier.
+func (p *Prometheus) LatestGroup(ctx context.Context, query string, at time.Time, step time.Duration, maxSeries int) ([]promsrc.LabeledSample, error) {
+	return p.current.Load().LatestGroup(ctx, query, at, step, maxSeries)
 }
 
 // Latest implements PromQL.

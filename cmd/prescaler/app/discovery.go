@@ -28,32 +28,27 @@ import (
 var scaledObjectResource = schema.GroupVersionResource{Group: "keda.sh", Version: "v1alpha1", Resource: "scaledobjects"}
 
 // annotated reads the HPAs and ScaledObjects that opt in by annotation
-// (config.Discovery) from informers: the HPAs from the shared factory
-// (scoped like the Deployments under --namespace), the ScaledObjects from a
-// dynamic informer where KEDA is served. It remembers what it logged, so an
-// object left out is logged once per reason, not every pass.
+// (config.Discovery) from the informers the writer reads too: the HPAs
+// from the shared factory (scoped like the Deployments under --namespace),
+// the ScaledObjects from the runner's dynamic informer where KEDA is
+// served. It remembers what it logged, so an object left out is logged
+// once per reason, not every pass.
 type annotated struct {
 	hpas          autoscalinglisters.HorizontalPodAutoscalerLister
 	scaledObjects cache.GenericLister // nil without KEDA
-	keda          *scaledObjectInformer
 	log           *slog.Logger
 	logged        map[config.ObjectRef]string
 }
 
-// newAnnotated registers the informers discovery reads; they start with
-// the others (startInformers).
-func newAnnotated(f informers.SharedInformerFactory, dc discovery.DiscoveryInterface, dyn dynamic.Interface, namespaces []string, log *slog.Logger) (*annotated, error) {
+// newAnnotated reads the HPAs of f and the ScaledObjects of keda (nil
+// without KEDA); the informers start with the others (startInformers).
+func newAnnotated(f informers.SharedInformerFactory, keda *scaledObjectInformer, log *slog.Logger) *annotated {
 	a := &annotated{hpas: f.Autoscaling().V2().HorizontalPodAutoscalers().Lister(), log: log, logged: map[config.ObjectRef]string{}}
-	served, err := kedaServed(dc)
-	if err != nil {
-		return nil, err
+	if keda != nil {
+		a.scaledObjects = keda.lister
 	}
-	if served {
-		a.keda = newScaledObjectInformer(dyn, namespaces)
-		a.scaledObjects = a.keda.lister
-	}
-	log.Info("discovery by annotation", "annotation", config.AnnotationEnabled+"=true", "scaledObjects", served)
-	return a, nil
+	log.Info("discovery by annotation", "annotation", config.AnnotationEnabled+"=true", "scaledObjects", keda != nil)
+	return a
 }
 
 // kedaServed reports whether the API server serves KEDA's ScaledObjects.
@@ -68,14 +63,10 @@ func kedaServed(dc discovery.DiscoveryInterface) (bool, error) {
 	return slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Name == scaledObjectResource.Resource }), nil
 }
 
-// start starts the ScaledObject informer (the HPA one is the shared
-// factory's) and waits for its first list.
-func (a *annotated) start(ctx context.Context) error {
-	if a.keda == nil {
-		return nil
-	}
-	go a.keda.informer.Run(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), a.keda.informer.HasSynced) {
+// start starts the informer and waits for its first list.
+func (s *scaledObjectInformer) start(ctx context.Context) error {
+	go s.informer.Run(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), s.informer.HasSynced) {
 		return fmt.Errorf("informer cache for %v did not sync", scaledObjectResource)
 	}
 	return nil

@@ -84,7 +84,7 @@ func runRestore(ctx context.Context, f restoreFlags, out, errOut io.Writer) erro
 		}
 	}
 	recorder := syncRecorder{ctx: ctx, events: kube.CoreV1(), errOut: errOut}
-	w, err := writer.NewForConfig(restCfg, recorder, log)
+	w, err := writer.NewForConfig(restCfg, recorder, log, nil)
 	if err != nil {
 		return err
 	}

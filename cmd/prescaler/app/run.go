@@ -119,10 +119,13 @@ type runner struct {
 	// at start).
 	file      *config.Config
 	annotated *annotated
+	// scaledObjects caches KEDA's ScaledObjects for the writer and
+	// discovery; nil where KEDA is not served (looked up once, at start).
+	scaledObjects *scaledObjectInformer
 	// restartRequired is 1 while the config in force differs from the one
 	// the process started with in keys read only at start.
 	restartRequired prometheus.Gauge
-	// leader is true while this process runs the loop: always without
+	// leader is true while this process's loop writes: always without
 	// leader election, while holding the Lease with it.
 	leader atomic.Bool
 }
@@ -133,12 +136,30 @@ func (r *runner) leading() bool { return r.leader.Load() }
 // replica leads" and "two replicas lead" are both visible.
 func (r *runner) leaderGauge() prometheus.Collector {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "prescaler", Name: "leader",
-		Help: "1 while this process runs the control loop (holds the Lease, or leader election is off)."},
+		Help: "1 while this process writes its decisions (holds the Lease, or leader election is off); a standby replica's loop decides and writes nothing."},
 		func() float64 {
 			if r.leading() {
 				return 1
 			}
 			return 0
+		})
+}
+
+// lastLoopGauge exports when the last loop ended, on the leader and on a
+// standby alike (a standby exports no loop duration): how fresh a
+// standby's models are.
+func (r *runner) lastLoopGauge() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "prescaler", Name: "last_loop_end_timestamp_seconds",
+		Help: "When the last control loop ended (Unix seconds; 0 before the first), on the leader and on a standby replica."},
+		func() float64 {
+			if r.daemon == nil {
+				return 0
+			}
+			end := r.daemon.LastLoopEnd()
+			if end.IsZero() {
+				return 0
+			}
+			return float64(end.UnixNano()) / 1e9
 		})
 }
 
@@ -166,6 +187,8 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	}
 	restCfg.UserAgent = "prescaler"
 	restCfg.QPS, restCfg.Burst = f.kubeQPS, f.kubeBurst
+	registry := prometheus.NewRegistry()
+	restCfg.Wrap(countKubeRequests(newKubeRequestsMetric(registry)))
 	kube, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return nil, err
@@ -174,7 +197,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{flags: f, log: log, cfg: cfg, applied: cfg, file: cfg, kube: kube, registry: prometheus.NewRegistry()}
+	r := &runner{flags: f, log: log, cfg: cfg, applied: cfg, file: cfg, kube: kube, registry: registry}
 	r.leader.Store(!cfg.LeaderElection.Enabled)
 	r.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: "config_reloads_total",
@@ -184,7 +207,7 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	}
 	r.restartRequired = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "prescaler", Name: "config_restart_required",
 		Help: "1 while the config file in force changes keys read only at start (server.*, leaderElection.*): they apply after a restart."})
-	r.registry.MustRegister(r.reloads, r.restartRequired, r.leaderGauge(), buildInfo())
+	r.registry.MustRegister(r.reloads, r.restartRequired, r.leaderGauge(), r.lastLoopGauge(), buildInfo())
 
 	src, err := promsrc.New(cfg.Prometheus, log)
 	if err != nil {
@@ -198,10 +221,26 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if r.informers, err = newInformerFactory(kube, f.namespaces, cfg); err != nil {
 		return nil, err
 	}
+	// KEDA installed later is seen after a restart. A lookup that fails
+	// leaves ScaledObjects uncached (read from the API server each loop);
+	// discovery, which lists them, cannot start without it.
+	keda, err := kedaServed(kube.Discovery())
+	if err != nil && cfg.Discovery.Enabled {
+		return nil, err
+	}
+	if err != nil {
+		log.Error("looking up KEDA failed; ScaledObjects are read from the API server until a restart", "err", err)
+	}
+	cache := writer.Listers{
+		HPAs:        r.informers.Autoscaling().V2().HorizontalPodAutoscalers().Lister(),
+		Deployments: r.informers.Apps().V1().Deployments().Lister(),
+	}
+	if keda {
+		r.scaledObjects = newScaledObjectInformer(dyn, f.namespaces)
+		cache.ScaledObjects = r.scaledObjects.lister
+	}
 	if cfg.Discovery.Enabled {
-		if r.annotated, err = newAnnotated(r.informers, kube.Discovery(), dyn, f.namespaces, log); err != nil {
-			return nil, err
-		}
+		r.annotated = newAnnotated(r.informers, r.scaledObjects, log)
 	}
 	capColl := capacity.NewCollector(r.informers)
 	recorder, err := startup.NewRecorder(r.informers, 24*time.Hour)
@@ -212,19 +251,21 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 	if err != nil {
 		return nil, err
 	}
-	w, err := writer.NewForConfig(restCfg, eventRecorder(ctx, kube), log)
+	w, err := writer.NewForConfig(restCfg, eventRecorder(ctx, kube), log, cache)
 	if err != nil {
 		return nil, err
 	}
-	targets := &adapters.ScaleTargets{Kube: kube, Dynamic: dyn, TTL: time.Minute}
+	targets := &adapters.ScaleTargets{Writer: w, TTL: time.Minute}
+	// Targets whose queries differ only in label values are read together.
+	batched := promsrc.NewBatcher(r.prom, promsrc.BatcherOptions{Metrics: queryMetrics, Logger: log})
 	scale := adapters.Scaler{Writer: w, Namespaces: f.namespaces}
 	r.daemon, err = daemon.New(cfg, daemon.Options{
-		Demand:   adapters.Demand{Source: r.prom, Metrics: queryMetrics},
+		Demand:   adapters.Demand{Source: batched, Metrics: queryMetrics},
 		Capacity: adapters.Capacity{Targets: targets, Collector: capColl},
 		Startup:  adapters.Startup{Targets: targets, Recorder: recorder, Window: 6 * time.Hour, MinSamples: 3, Now: time.Now},
 		Scaler:   scale,
 		Sweeper:  scale,
-		Signals: adapters.Signals{Source: r.prom, Targets: targets, Collector: capColl, Stale: 2 * time.Minute,
+		Signals: adapters.Signals{Source: batched, Targets: targets, Collector: capColl, Stale: 2 * time.Minute,
 			Metrics: queryMetrics},
 		Nodes: adapters.Nodes{Targets: targets, Capacity: capColl, Pools: pools, Window: nodeLeadWindow, Now: time.Now},
 		Placeholders: adapters.Placeholders{Client: placeholder.New(kube), Targets: targets, Capacity: capColl,
@@ -265,6 +306,11 @@ func (r *runner) startInformers(ctx context.Context) error {
 	for typ, ok := range r.informers.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			return fmt.Errorf("informer cache for %v did not sync", typ)
+		}
+	}
+	if r.scaledObjects != nil {
+		if err := r.scaledObjects.start(ctx); err != nil {
+			return err
 		}
 	}
 	if r.karpenter == nil {
@@ -324,9 +370,6 @@ func (r *runner) run(ctx context.Context) error {
 	if r.annotated != nil {
 		// The annotated objects' targets join before the first loop, whose
 		// sweep would otherwise give their objects back.
-		if err := r.annotated.start(ctx); err != nil {
-			return shutdownOr(ctx, err)
-		}
 		r.rediscover(ctx)
 	}
 	go r.watchConfig(ctx, modTime(r.flags.configPath))
@@ -373,7 +416,8 @@ func (r *runner) server() *http.Server {
 
 // statusReport is the body of /status: every target's state as its last
 // loop left it (`prescaler status` prints it). A standby replica answers
-// 503 with Standby set: it runs no loop, so it has no state to report.
+// 503 with Standby set: its loop writes nothing, so its decisions are not
+// the ones in force.
 type statusReport struct {
 	Standby bool                  `json:"standby,omitempty"`
 	Targets []daemon.TargetStatus `json:"targets"`
@@ -391,8 +435,9 @@ func (r *runner) serveStatus(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(report)
 }
 
-// lead runs the loop only while this process holds the Lease; a standby
-// stays ready and takes over when the leader's lease expires.
+// lead runs the loop on standby (deciding, writing nothing) and lets it
+// write while this process holds the Lease; a standby takes over when the
+// leader's lease expires, with every model current.
 func (r *runner) lead(ctx context.Context) error {
 	le := r.cfg.LeaderElection
 	ns := le.Namespace
@@ -411,7 +456,13 @@ func (r *runner) lead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var loopErr error
+	// The loop runs from the start, on standby until this process holds
+	// the Lease: it reads, fits and decides every target, so a takeover
+	// writes at once from current models (Daemon.SetStandby).
+	r.daemon.SetStandby(true)
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	loopDone := make(chan error, 1)
+	go func() { loopDone <- r.daemon.Run(loopCtx) }()
 	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
 		Lock: lock, ReleaseOnCancel: true, Name: "prescaler",
 		LeaseDuration: time.Duration(le.LeaseDuration), RenewDeadline: time.Duration(le.RenewDeadline),
@@ -419,15 +470,19 @@ func (r *runner) lead(ctx context.Context) error {
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
 				r.leader.Store(true)
+				r.daemon.SetStandby(false)
 				r.log.Info("leading", "lease", ns+"/"+le.LeaseName, "identity", id)
-				loopErr = r.daemon.Run(ctx)
+				<-ctx.Done()
 			},
 			OnStoppedLeading: func() {
+				r.daemon.SetStandby(true)
 				r.leader.Store(false)
 				r.log.Info("stopped leading", "lease", ns+"/"+le.LeaseName)
 			},
 		},
 	})
+	stopLoop()
+	loopErr := <-loopDone
 	if ctx.Err() != nil {
 		return nil
 	}

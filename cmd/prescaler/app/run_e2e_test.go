@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
@@ -125,6 +126,18 @@ targets:
 		return false, nil
 	})
 
+	// Steady state: loops whose decision is the floor in force read the
+	// HPA and the Deployment from the informers and send no request.
+	before := kubeRequestsSent(t, r)
+	for range 3 {
+		if out := r.daemon.RunOnce(ctx, time.Now())[0]; out.Decision.Floor != 8 || out.Changed || len(out.Errs) > 0 {
+			t.Fatalf("steady loop: %+v", out)
+		}
+	}
+	if sent := kubeRequestsSent(t, r) - before; sent != 0 {
+		t.Errorf("three loops that changed nothing sent %v requests to the API server, want 0", sent)
+	}
+
 	// Opt out: the next loop gives the user's values back.
 	// The HPA controller writes the object's status meanwhile: a conflict is
 	// retried on a fresh read, as kubectl annotate would.
@@ -139,6 +152,9 @@ targets:
 	}); err != nil {
 		t.Fatal(err)
 	}
+	waitCachedHPA(ctx, t, r, "the opt-out", func(h *autoscalingv2.HorizontalPodAutoscaler) bool {
+		return h.Annotations[writer.AnnotationEnabled] == "false"
+	})
 	if out := r.daemon.RunOnce(ctx, time.Now())[0]; out.Skipped != "opted_out" || len(out.Errs) > 0 {
 		t.Fatalf("after opt-out: %+v", out)
 	}
@@ -168,6 +184,46 @@ func sinDeg(deg float64) float64 { return math.Sin(deg * math.Pi / 180) }
 
 // gaugeOf finds the gauge of the daemon's registry with the given name whose
 // reason label (or, without one, any label) matches.
+// kubeRequestsSent is prescaler_kube_requests_total summed over every verb
+// but list and watch: the informers' own traffic, which re-lists and
+// re-watches on their schedule.
+func kubeRequestsSent(t *testing.T, r *runner) float64 {
+	t.Helper()
+	families, err := r.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != "prescaler_kube_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			informer := false
+			for _, l := range m.GetLabel() {
+				informer = informer || l.GetName() == "verb" && (l.GetValue() == "list" || l.GetValue() == "watch")
+			}
+			if !informer {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// waitCachedHPA waits until the runner's HPA informer holds
+// default/inference-hpa in the state ok accepts: the daemon reads the HPA
+// from it, so a test that edits the HPA waits for the watch to deliver the
+// edit before it runs a loop.
+func waitCachedHPA(ctx context.Context, t *testing.T, r *runner, what string, ok func(*autoscalingv2.HorizontalPodAutoscaler) bool) {
+	t.Helper()
+	lister := r.informers.Autoscaling().V2().HorizontalPodAutoscalers().Lister()
+	testbed.WaitFor(ctx, t, "the HPA informer holds "+what, func() (bool, error) {
+		h, err := lister.HorizontalPodAutoscalers("default").Get("inference-hpa")
+		return err == nil && ok(h), nil
+	})
+}
+
 func gaugeOf(t *testing.T, r *runner, name, reason string) prometheus.Collector {
 	t.Helper()
 	families, err := r.registry.Gather()
