@@ -401,12 +401,14 @@ func (r *runner) server() *http.Server {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	// Ready once a loop has completed, on a standby too: its loop keeps
+	// the models a takeover decides from, so a rolling update waits for
+	// the new pod's first loop (its history read and fits) before it
+	// removes an old one.
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if r.leading() {
-			if err := r.daemon.Ready(time.Now()); err != nil {
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
-				return
-			}
+		if err := r.daemon.Ready(time.Now()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
