@@ -252,6 +252,16 @@ func (k *kedaRun) annotate(t *testing.T, key, value string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The daemon reads the ScaledObject from its informer: the next loop
+	// must see the edit.
+	testbed.WaitFor(k.ctx, t, "the ScaledObject informer holds the edit", func() (bool, error) {
+		obj, err := k.r.scaledObjects.lister.ByNamespace(testbed.SeedNamespace).Get(testbed.SeedDeployment)
+		if err != nil {
+			return false, err
+		}
+		got, ok := obj.(metav1.Object).GetAnnotations()[key]
+		return got == value && ok == (value != ""), nil
+	})
 }
 
 // expectUsersSpec checks that the ScaledObject holds the user's spec byte
