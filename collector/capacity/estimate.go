@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +30,40 @@ type Snapshot struct {
 	// (default requests, pod overhead, node selector and tolerations).
 	LimitRanges    []*corev1.LimitRange
 	RuntimeClasses []*nodev1.RuntimeClass
+
+	// derived is what every estimate on this snapshot computes first,
+	// computed once for all of them (nil: each estimate computes its own).
+	derived *derived
+}
+
+// derived is a snapshot's nodes sorted by name and the room its pods take on
+// each node: the part of an estimate that depends on the cluster, not on
+// the template. Read only once computed.
+type derived struct {
+	once   sync.Once
+	sorted []*corev1.Node
+	use    map[string]*nodeUse
+}
+
+// shared makes s compute its derived part once for every estimate made on
+// it (Collector's snapshots are read by every target of a loop).
+func (s Snapshot) shared() Snapshot {
+	s.derived = &derived{}
+	return s
+}
+
+// view returns the nodes sorted by name and each node's use.
+func (s Snapshot) view() ([]*corev1.Node, map[string]*nodeUse) {
+	compute := func() ([]*corev1.Node, map[string]*nodeUse) {
+		nodes := slices.Clone(s.Nodes)
+		slices.SortFunc(nodes, func(a, b *corev1.Node) int { return cmp.Compare(a.Name, b.Name) })
+		return nodes, usage(s.Pods)
+	}
+	if s.derived == nil {
+		return compute()
+	}
+	s.derived.once.Do(func() { s.derived.sorted, s.derived.use = compute() })
+	return s.derived.sorted, s.derived.use
 }
 
 // Exclusion says why no copy of the template can go to a node, whatever its
@@ -152,7 +187,7 @@ func Estimate(s Snapshot, namespace string, template *corev1.PodTemplateSpec) (R
 	}
 	terms, partial := hostnameAntiAffinity(pod)
 	res := Result{Request: podRequest(pod), Unmodelled: unmodelled(pod, partial)}
-	use := usage(s.Pods)
+	nodes, use := s.view()
 	wantPorts := hostPorts(pod)
 	selfRepelling := false
 	for _, t := range terms {
@@ -161,8 +196,6 @@ func Estimate(s Snapshot, namespace string, template *corev1.PodTemplateSpec) (R
 	affinity := nodeaffinity.GetRequiredNodeAffinity(pod)
 	selectorOnly := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: corev1.PodSpec{NodeSelector: pod.Spec.NodeSelector}})
 
-	nodes := slices.Clone(s.Nodes)
-	slices.SortFunc(nodes, func(a, b *corev1.Node) int { return cmp.Compare(a.Name, b.Name) })
 	var total int64
 	for _, node := range nodes {
 		fit := NodeFit{Node: node.Name}

@@ -3,6 +3,8 @@ package capacity
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -29,7 +31,23 @@ type Collector struct {
 	limitRanges    corelisters.LimitRangeLister
 	runtimeClasses nodelisters.RuntimeClassLister
 	synced         []cache.InformerSynced
+
+	// now is the clock of the snapshot memo (time.Now; tests set it).
+	now func() time.Time
+	// memo is the last snapshot, reused for SnapshotTTL: a loop estimates
+	// every target's capacity on one view of the cluster instead of
+	// listing and summing every pod once per target.
+	mu     sync.Mutex
+	memo   *Snapshot
+	memoAt time.Time
 }
+
+// SnapshotTTL is how long Collector reuses a snapshot of its caches. The
+// caches themselves trail the API server by the watch's delay; a second
+// more is small beside the minutes a GPU pod takes to start, and saves
+// listing and summing every pod of the cluster for each of a thousand
+// targets.
+const SnapshotTTL = time.Second
 
 // NewCollector registers the informers it needs with factory; call it
 // before factory.Start. The pod informer is the factory's shared one, so the
@@ -46,6 +64,7 @@ func NewCollector(factory informers.SharedInformerFactory) *Collector {
 		pods:           core.Pods().Lister(),
 		limitRanges:    core.LimitRanges().Lister(),
 		runtimeClasses: rc.Lister(),
+		now:            time.Now,
 	}
 	c.synced = []cache.InformerSynced{
 		core.Nodes().Informer().HasSynced,
@@ -67,11 +86,27 @@ func (c *Collector) HasSynced() bool {
 	return true
 }
 
-// Snapshot reads the caches. The objects are the caches' own: read only.
+// Snapshot reads the caches, or returns the snapshot read less than
+// SnapshotTTL ago. The objects are the caches' own: read only.
 func (c *Collector) Snapshot() (Snapshot, error) {
 	if !c.HasSynced() {
 		return Snapshot{}, ErrNotSynced
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := c.now(); c.memo == nil || now.Sub(c.memoAt) >= SnapshotTTL || now.Before(c.memoAt) {
+		s, err := c.read()
+		if err != nil {
+			return Snapshot{}, err
+		}
+		s = s.shared()
+		c.memo, c.memoAt = &s, now
+	}
+	return *c.memo, nil
+}
+
+// read lists the caches.
+func (c *Collector) read() (Snapshot, error) {
 	var s Snapshot
 	var err error
 	if s.Nodes, err = c.nodes.List(labels.Everything()); err != nil {

@@ -11,6 +11,7 @@ import (
 	nodev1 "k8s.io/api/node/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
@@ -100,5 +101,54 @@ func TestCollectorOnInformers(t *testing.T) {
 	bad.Spec.Selector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "Bogus"}}}
 	if _, err := c.Deployment(bad); err == nil {
 		t.Error("an invalid selector gave no error")
+	}
+}
+
+// Within SnapshotTTL the collector estimates on the snapshot it read last,
+// so the targets of one loop share one listing of the cluster; after it,
+// a new snapshot sees what the watches brought in.
+func TestCollectorReusesASnapshotForTheTTL(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	client := fake.NewClientset(node("a", "nvidia.com/gpu=8"))
+	factory := informers.NewSharedInformerFactory(client, 0)
+	c := NewCollector(factory)
+	now := time.Unix(1_800_000_000, 0)
+	c.now = func() time.Time { return now }
+	factory.Start(ctx.Done())
+	defer func() { cancel(); factory.Shutdown() }()
+	factory.WaitForCacheSync(ctx.Done())
+
+	tmpl := template(nil, limits("nvidia.com/gpu=1"))
+	copies := func() int32 {
+		s, err := c.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Estimate(s, "serving", &tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Copies
+	}
+	if got := copies(); got != 8 {
+		t.Fatalf("copies %d on an empty node of 8 GPUs", got)
+	}
+	if _, err := client.CoreV1().Pods("other").Create(ctx, boundPod("p", "a", "nvidia.com/gpu=8"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		pods, err := c.pods.List(labels.Everything())
+		return err == nil && len(pods) == 1, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := copies(); got != 8 {
+		t.Errorf("within the TTL: copies %d, want the snapshot's 8", got)
+	}
+	now = now.Add(SnapshotTTL)
+	if got := copies(); got != 0 {
+		t.Errorf("after the TTL: copies %d, want 0 (the node is full)", got)
 	}
 }
