@@ -35,7 +35,7 @@ DOCKER ?= docker
 BENCH_COUNT ?= 6
 BENCH_OUT ?= bench.txt
 
-.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean testbed testbed-keda testbed-karpenter testbed-all image image-check demo release
+.PHONY: all build test unit lint fmt vet bench bench-forecast fuzz clean testbed testbed-keda testbed-karpenter testbed-all image image-check demo release scale-test
 
 all: build
 
@@ -80,6 +80,18 @@ DEMO_FLAGS ?=
 
 demo: testbed ## See it run: a compressed day of traffic on a real control plane, prescaler beside the HPA (docs/demo.md)
 	CGO_ENABLED=0 $(GO) run ./demo $(DEMO_FLAGS)
+
+# Flags for the scale test, e.g. make scale-test SCALE_FLAGS="--targets 200 --days 3".
+SCALE_FLAGS ?=
+
+# Not part of make test: it runs for many minutes. Like make test, it uses
+# the testbed binaries in ~/.cache/prescaler (built first by the testbed
+# target when missing) or PRESCALER_TESTBED_BIN's; it needs neither KEDA nor
+# Karpenter, so their builds are not required.
+scale-test: export PRESCALER_TESTBED_KEDA := off
+scale-test: export PRESCALER_TESTBED_KARPENTER := off
+scale-test: build testbed ## Measure prescaler with many targets on the test control plane (test/scale; SCALE_FLAGS=...)
+	$(GO) run ./test/scale $(SCALE_FLAGS)
 
 unit: ## Unit tests (race detector on) plus real-trace tests
 	@test -d "$(TRACES)" || { echo "traces folder $(TRACES) is missing (set TRACES=...)"; exit 1; }
