@@ -88,9 +88,14 @@ type call struct {
 	done    chan struct{}
 	made    time.Time
 	members map[string]bool
-	series  map[string][]LabeledSeries // by tuple key, Range
-	samples map[string][]LabeledSample // by tuple key, Latest
-	err     error
+	// values are the key values of every member, in the shape's label
+	// order; template is one member's query, which the group query is
+	// built from.
+	values   [][]string
+	template string
+	series   map[string][]LabeledSeries // by tuple key, Range
+	samples  map[string][]LabeledSample // by tuple key, Latest
+	err      error
 }
 
 // NewBatcher returns a Batcher reading through src.
@@ -224,7 +229,9 @@ func (b *Batcher) join(query string, s shape, key callKey) (c *call, mine, in bo
 			continue
 		}
 		c.members[q] = true
+		c.values = append(c.values, m.values)
 	}
+	c.template = query
 	g.calls[key] = c
 	return c, true, true
 }
@@ -232,11 +239,9 @@ func (b *Batcher) join(query string, s shape, key callKey) (c *call, mine, in bo
 // run sends a call's grouped request and files the answer by key values.
 func (b *Batcher) run(ctx context.Context, c *call, s shape, key callKey) {
 	defer close(c.done)
-	values := b.memberValues(s.key, c)
-	member := b.anyMember(c)
-	q, err := groupQuery(member, s, values)
+	q, err := groupQuery(c.template, s, c.values)
 	if err == nil {
-		maxSeries := max(64, 4*len(values))
+		maxSeries := max(64, 4*len(c.values))
 		b.opts.Metrics.ObserveRequest(RequestGrouped)
 		if key.latest {
 			var samples []LabeledSample
@@ -260,7 +265,7 @@ func (b *Batcher) run(ctx context.Context, c *call, s shape, key callKey) {
 	}
 	if err != nil {
 		c.err = err
-		b.failed(ctx, s.key, len(values), err)
+		b.failed(ctx, s.key, len(c.values), err)
 	}
 }
 
@@ -279,26 +284,6 @@ func (b *Batcher) failed(ctx context.Context, shapeKey string, members int, err 
 	b.mu.Unlock()
 	b.opts.Logger.Warn("a grouped Prometheus query failed; its queries are read one by one for a while",
 		"queries", members, "for", b.opts.Forget, "err", err)
-}
-
-func (b *Batcher) memberValues(shapeKey string, c *call) [][]string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	g := b.groups[shapeKey]
-	var out [][]string
-	for q := range c.members {
-		if m, ok := g.members[q]; ok {
-			out = append(out, m.values)
-		}
-	}
-	return out
-}
-
-func (b *Batcher) anyMember(c *call) string {
-	for q := range c.members {
-		return q
-	}
-	return ""
 }
 
 // tupleOf is a series' values of the key labels.

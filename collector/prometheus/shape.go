@@ -2,6 +2,7 @@ package prometheus
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -64,7 +65,7 @@ func parseShape(query string) (s shape, ok bool) {
 	if !ok || len(keys) == 0 {
 		return shape{}, false
 	}
-	s.labels = slices.Sorted(mapsKeys(keys))
+	s.labels = slices.Sorted(maps.Keys(keys))
 	for _, l := range s.labels {
 		s.values = append(s.values, keys[l])
 	}
@@ -205,13 +206,3 @@ func groupQuery(member string, s shape, values [][]string) (string, error) {
 
 // tupleKey joins key values into one map key.
 func tupleKey(values []string) string { return strings.Join(values, "\x00") }
-
-func mapsKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
