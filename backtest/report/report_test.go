@@ -442,3 +442,21 @@ func TestProgressQuiet(t *testing.T) {
 		t.Errorf("wrote %q", out.String())
 	}
 }
+
+// The tuned run's days are read against the HPA alone's own record on the
+// same per-day budgets.
+func TestWriteTuningCountsTheHPAAloneAgainstTheSameBudgets(t *testing.T) {
+	res := fixedResult()
+	res.Policies[0].DailyOverloaded = []int{30, 12}
+	res.Tuning = []backtest.TunedDay{
+		{Day: 1, Choice: backtest.Choice{Budget: 20, Met: true}, Overloaded: 15},
+		{Day: 2, Choice: backtest.Choice{Budget: 20, Met: true}, Overloaded: 25},
+	}
+	var buf bytes.Buffer
+	if err := WriteTable(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	if want := "days within budget: 1 of 2 (the HPA alone at 0.70: 1 of 2)"; !strings.Contains(buf.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, buf.String())
+	}
+}
