@@ -25,6 +25,12 @@ type BatcherOptions struct {
 	// MaxSteps is the longest Range window read in a group (default 60
 	// steps): the steps completed since the last loop, not a history.
 	MaxSteps int
+	// ShareSteps is the shortest window a grouped Range reads, back from
+	// its end (default 5 steps, at most MaxSteps): targets that are a few
+	// steps behind the others (a loop that ended before their read) ask
+	// for longer windows with the same end, and are answered from the same
+	// request instead of one request per distinct start.
+	ShareSteps int
 	// Forget is how long a query stays in its group without being asked
 	// for (default 10 minutes), and how long a group whose query failed
 	// reads its members one by one before it tries again.
@@ -103,6 +109,10 @@ func NewBatcher(src GroupQuerier, opts BatcherOptions) *Batcher {
 	if opts.MaxSteps <= 0 {
 		opts.MaxSteps = 60
 	}
+	if opts.ShareSteps <= 0 {
+		opts.ShareSteps = 5
+	}
+	opts.ShareSteps = min(opts.ShareSteps, opts.MaxSteps)
 	if opts.Forget <= 0 {
 		opts.Forget = 10 * time.Minute
 	}
@@ -124,7 +134,7 @@ func (b *Batcher) URL() string { return b.src.URL() }
 // Range implements the adapters' PromQL: Source.Range's answer for query.
 func (b *Batcher) Range(ctx context.Context, query string, start, end time.Time, step time.Duration) (Series, error) {
 	if step > 0 && int(end.Sub(start)/step)+1 <= b.opts.MaxSteps {
-		key := callKey{start: start, end: end, step: step}
+		key := callKey{start: b.sharedStart(start, end, step), end: end, step: step}
 		if c, s, ok := b.share(ctx, query, key); ok {
 			return b.rangeOf(c, s, query, start, end, step)
 		}
@@ -135,6 +145,17 @@ func (b *Batcher) Range(ctx context.Context, query string, start, end time.Time,
 	}
 	b.opts.Metrics.ObserveRequest(RequestSingle)
 	return b.src.Range(ctx, query, start, end, step)
+}
+
+// sharedStart is the start of the grouped read that answers [start, end]:
+// at least ShareSteps back from end, so the windows of targets a few steps
+// apart key the same call.
+func (b *Batcher) sharedStart(start, end time.Time, step time.Duration) time.Time {
+	widest := end.Add(-time.Duration(b.opts.ShareSteps-1) * step)
+	if start.Before(widest) {
+		return start
+	}
+	return widest
 }
 
 // Latest implements the adapters' PromQL: Source.Latest's answer for query.
@@ -302,14 +323,22 @@ func (b *Batcher) rangeOf(c *call, s shape, query string, start, end time.Time, 
 	qerr := func(err error) error {
 		return &QueryError{URL: b.src.URL(), Query: query, Start: start, End: end, Step: step, Err: err}
 	}
+	stepMs, _ := gridStep(step)
+	first, last := gridCeil(start, stepMs), gridFloor(end, stepMs)
+	n := int(max(0, (last-first)/stepMs+1))
 	switch len(mine) {
 	case 0:
-		stepMs, _ := gridStep(step)
-		first, last := gridCeil(start, stepMs), gridFloor(end, stepMs)
-		n := max(0, (last-first)/stepMs+1)
-		return nanSeries(time.UnixMilli(first).UTC(), step, int(n)), qerr(ErrNoData)
+		return nanSeries(time.UnixMilli(first).UTC(), step, n), qerr(ErrNoData)
 	case 1:
-		return mine[0].Series, nil
+		// The call may have read further back than this query asked: its
+		// part is the query's own grid, and a part without a value is what
+		// Prometheus answers a window where the query matches nothing.
+		from := int((first - mine[0].Series.Start.UnixMilli()) / stepMs)
+		part := Series{Start: time.UnixMilli(first).UTC(), Step: step, Values: mine[0].Series.Values[from : from+n]}
+		if part.Missing() == n {
+			return part, qerr(ErrNoData)
+		}
+		return part, nil
 	}
 	return Series{}, qerr(multiple(len(mine), func(i int) model.Metric { return mine[i].Labels }))
 }

@@ -227,3 +227,40 @@ func TestBatcherHistoryReadsJoinTheGroup(t *testing.T) {
 		t.Errorf("%d group requests and %d single ones, want 1 after the 5 history reads", len(src.groups), len(src.singles))
 	}
 }
+
+// Targets a few steps behind the others ask for longer windows with the
+// same end: they share the grouped request (it reads ShareSteps back), and
+// each gets its own window. A window longer than ShareSteps is a call of
+// its own.
+func TestBatcherSharesWindowsOfDifferentStarts(t *testing.T) {
+	src := &fakeGroups{}
+	now := time.Unix(1_800_000_000, 0)
+	b := NewBatcher(src, BatcherOptions{Now: func() time.Time { return now }, ShareSteps: 5})
+	ctx := context.Background()
+	at := now.Truncate(time.Minute)
+	const targets = 10
+	for i := range targets { // the group learns its members
+		_, _ = b.Range(ctx, demandQuery(i), at.Add(-time.Minute), at, time.Minute)
+	}
+	now = now.Add(time.Minute)
+	at = now.Truncate(time.Minute)
+	src.groups, src.singles = nil, nil
+	for i := range targets {
+		steps := 1 + i%5 // 1 to 5 steps: all within ShareSteps
+		start := at.Add(-time.Duration(steps-1) * time.Minute)
+		s, err := b.Range(ctx, demandQuery(i), start, at, time.Minute)
+		if err != nil || s.Len() != steps || !s.Start.Equal(start) || s.Values[steps-1] != float64(i+1) {
+			t.Fatalf("target %d, %d steps: %v, %v", i, steps, s, err)
+		}
+	}
+	if len(src.groups) != 1 || len(src.singles) != 0 {
+		t.Errorf("%d group requests and %d single ones, want 1 and 0", len(src.groups), len(src.singles))
+	}
+	s, err := b.Range(ctx, demandQuery(0), at.Add(-7*time.Minute), at, time.Minute)
+	if err != nil || s.Len() != 8 {
+		t.Fatalf("8 steps: %v, %v", s, err)
+	}
+	if len(src.groups) != 2 {
+		t.Errorf("a window longer than ShareSteps sent %d group requests in all, want 2", len(src.groups))
+	}
+}
