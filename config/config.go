@@ -24,6 +24,18 @@ type Config struct {
 	Targets []Target `yaml:"targets"`
 	// Discovery adds the HPAs and ScaledObjects that opt in by annotation.
 	Discovery Discovery `yaml:"discovery"`
+	// Checkpoint saves the targets' forecasters to a file, so a restart
+	// reads only the steps since from Prometheus instead of every history.
+	Checkpoint Checkpoint `yaml:"checkpoint"`
+}
+
+// Checkpoint configures the file of the targets' forecaster state.
+type Checkpoint struct {
+	// Path is the file; empty turns checkpoints off.
+	Path string `yaml:"path"`
+	// Interval is how often the leader writes the file (and once more at a
+	// graceful shutdown).
+	Interval Duration `yaml:"interval"`
 }
 
 // Prometheus is the connection to the Prometheus HTTP API.
@@ -258,8 +270,9 @@ func Default() *Config {
 			RenewDeadline: Duration(10 * time.Second),
 			RetryPeriod:   Duration(2 * time.Second),
 		},
-		Server:    Server{Address: ":8080"},
-		Discovery: Discovery{Target: DefaultTarget()},
+		Server:     Server{Address: ":8080"},
+		Discovery:  Discovery{Target: DefaultTarget()},
+		Checkpoint: Checkpoint{Interval: Duration(5 * time.Minute)},
 	}
 }
 

@@ -40,7 +40,7 @@ func TestEnvCoversEveryScalarOutsideTargets(t *testing.T) {
 		"prometheus.tls.serverName", "prometheus.tls.insecureSkipVerify",
 		"leaderElection.enabled", "leaderElection.namespace", "leaderElection.leaseName",
 		"leaderElection.leaseDuration", "leaderElection.renewDeadline", "leaderElection.retryPeriod",
-		"server.address", "discovery.enabled",
+		"server.address", "discovery.enabled", "checkpoint.path", "checkpoint.interval",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("overridable keys = %q, want %q", got, want)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,28 @@ func (c *Config) Validate() error {
 	c.Server.validate(&r, "server")
 	validateTargets(&r, c.Targets, c.Discovery.Enabled)
 	c.Discovery.validate(&r, "discovery")
+	c.Checkpoint.validate(&r, "checkpoint", c.Interval)
 	return errors.Join(r.problems...)
+}
+
+// validate checks a checkpoint that is on: an absolute file path, written
+// no more often than the loop runs.
+func (c *Checkpoint) validate(r *report, path string, interval Duration) {
+	if c.Path == "" {
+		return
+	}
+	switch {
+	case !filepath.IsAbs(c.Path):
+		r.add(path+".path", "%q must be an absolute path (a file on a mounted volume)", c.Path)
+	case strings.HasSuffix(c.Path, "/") || filepath.Base(c.Path) == "." || filepath.Base(c.Path) == "..":
+		r.add(path+".path", "%q must name a file, not a directory", c.Path)
+	}
+	switch {
+	case c.Interval <= 0:
+		r.add(path+".interval", "%q must be > 0", c.Interval)
+	case c.Interval < interval:
+		r.add(path+".interval", "%q must not be shorter than interval %q: the checkpoint is written between loops", c.Interval, interval)
+	}
 }
 
 // report collects problems in the order they are found.

@@ -86,6 +86,8 @@ func TestValidateAccepts(t *testing.T) {
 			second := secondTarget(c, "keda", "")
 			second.ScaledObject = "inference-hpa"
 		}},
+		{"checkpoint on", func(c *Config) { c.Checkpoint.Path = "/var/lib/prescaler/checkpoint" }},
+		{"checkpoint off ignores its interval", func(c *Config) { c.Checkpoint = Checkpoint{Interval: dur("-1s")} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,6 +110,17 @@ func TestValidateRejects(t *testing.T) {
 		// Top level.
 		{"interval zero", func(c *Config) { c.Interval = 0 }, "interval", `"0s" must be > 0`},
 		{"interval negative", func(c *Config) { c.Interval = dur("-1s") }, "interval", `"-1s" must be > 0`},
+
+		// Checkpoint.
+		{"checkpoint relative path", func(c *Config) { c.Checkpoint.Path = "state/checkpoint" },
+			"checkpoint.path", `"state/checkpoint" must be an absolute path`},
+		{"checkpoint directory", func(c *Config) { c.Checkpoint.Path = "/var/lib/prescaler/" },
+			"checkpoint.path", `"/var/lib/prescaler/" must name a file`},
+		{"checkpoint interval zero", func(c *Config) { c.Checkpoint = Checkpoint{Path: "/data/checkpoint"} },
+			"checkpoint.interval", `"0s" must be > 0`},
+		{"checkpoint more often than the loop", func(c *Config) {
+			c.Checkpoint = Checkpoint{Path: "/data/checkpoint", Interval: dur("5s")}
+		}, "checkpoint.interval", `"5s" must not be shorter than interval "15s"`},
 
 		// Prometheus.
 		{"url missing", func(c *Config) { c.Prometheus.URL = "" }, "prometheus.url", "must be set"},

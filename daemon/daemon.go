@@ -64,6 +64,18 @@ type Daemon struct {
 	// takeover decides at once. promoted wakes the loop when it ends.
 	standby  atomic.Bool
 	promoted chan struct{}
+
+	// background is the context of the backfills (backfill.go), ended when
+	// Run returns; backfillSlots bounds those at work at once.
+	background     context.Context
+	stopBackground context.CancelFunc
+	backfillSlots  chan struct{}
+
+	// checkpoints exports the checkpoint's writes and load (nil: none);
+	// ledLastLoop is whether the last loop wrote (was the leader's), for
+	// the checkpoint written at shutdown.
+	checkpoints *CheckpointMetrics
+	ledLastLoop atomic.Bool
 }
 
 // Options wires a Daemon.
@@ -92,6 +104,9 @@ type Options struct {
 	// Placeholders keeps placeholder pods; nil: a config enabling
 	// nodes.placeholders is refused.
 	Placeholders PlaceholderSink
+	// CheckpointMetrics exports the checkpoint's writes and load; nil:
+	// not exported.
+	CheckpointMetrics *CheckpointMetrics
 }
 
 // tuneQueueSize bounds the replays waiting for the worker; a target whose
@@ -109,7 +124,8 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	d := &Daemon{src: sources{demand: o.Demand, capacity: o.Capacity, startup: o.Startup,
 		scale: loggedScaler{Scaler: o.Scaler, log: o.Log}, signals: o.Signals, nodes: o.Nodes, placeholders: o.Placeholders, lag: o.Lag},
 		metrics: o.Metrics, log: o.Log, targets: map[string]*target{}, tuner: o.Tuner, sweeper: o.Sweeper, placeholders: o.Placeholders,
-		promoted: make(chan struct{}, 1)}
+		promoted: make(chan struct{}, 1), backfillSlots: make(chan struct{}, maxParallelBackfills), checkpoints: o.CheckpointMetrics}
+	d.background, d.stopBackground = context.WithCancel(context.Background())
 	if o.Tuner != nil {
 		d.tuneQueue = make(chan tuneJob, tuneQueueSize)
 		d.src.tunes = d.tuneQueue
@@ -273,6 +289,15 @@ func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
 	limit := make(chan struct{}, maxParallelTargets)
 	for i, t := range targets {
 		wg.Add(1)
+		if b := t.pendingBackfill(d.background, src, now, d.backfillSlots); b != nil {
+			// It takes a slot once its history is in, so the warm targets
+			// go on meanwhile.
+			go func() {
+				defer wg.Done()
+				outcomes[i] = t.awaitBackfill(ctx, b, limit, src, now)
+			}()
+			continue
+		}
 		limit <- struct{}{}
 		go func() {
 			defer func() { <-limit; wg.Done() }()
@@ -303,6 +328,7 @@ func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
 	if !src.standby {
 		d.metrics.loopDuration.Observe(time.Since(start).Seconds())
 	}
+	d.ledLastLoop.Store(!src.standby)
 	d.lastLoop.Store(time.Now().UnixNano())
 	return outcomes
 }
@@ -318,10 +344,18 @@ const maxParallelTargets = 16
 
 // Run loops every config interval until ctx ends; each loop gets a deadline
 // of one interval, so a stuck source cannot stall the next loop. Headroom
-// replays run beside the loop, one at a time.
+// replays and history backfills run beside the loop. With checkpoint.path
+// set, Run first restores the targets from the checkpoint, and while its
+// loops write (the leader's) saves them every checkpoint.interval and once
+// more when ctx ends.
 func (d *Daemon) Run(ctx context.Context) error {
+	defer d.stopBackground()
 	if d.tuner != nil {
 		go d.tuneWorker(ctx)
+	}
+	var ckpt checkpointer
+	if path := d.Config().Checkpoint.Path; path != "" {
+		d.LoadCheckpoint(path, time.Now())
 	}
 	// Loops begin one interval apart, however long each took (at most an
 	// interval: its deadline); a new interval from a reload applies from
@@ -333,12 +367,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 		loopCtx, cancel := context.WithTimeout(ctx, interval)
 		d.RunOnce(loopCtx, time.Now())
 		cancel()
+		cp := d.Config().Checkpoint
+		if now := time.Now(); ckpt.due(cp, d.ledLastLoop.Load(), now) {
+			d.checkpointNow(cp, &ckpt, now)
+		}
 		if next := d.interval(); next != interval {
 			interval = next
 			ticker.Reset(interval)
 		}
 		select {
 		case <-ctx.Done():
+			if cp := d.Config().Checkpoint; cp.Path != "" && d.ledLastLoop.Load() {
+				d.checkpointNow(cp, &ckpt, time.Now())
+			}
 			return ctx.Err()
 		case <-ticker.C:
 		case <-d.promoted:

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"math"
-	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -51,65 +50,89 @@ func targetLabels(target string, obj config.ObjectRef) prometheus.Labels {
 var reasons = scaler.Reasons()
 
 // Metrics are the daemon's own series, on a registry the caller passes in.
+// The per-target families keep their values in one targetStore (see
+// there for why not client_golang's vectors).
 type Metrics struct {
-	forecast     *prometheus.GaugeVec
-	floor        *prometheus.GaugeVec
-	wouldWrite   *prometheus.GaugeVec
-	needed       *prometheus.GaugeVec
-	reason       *prometheus.GaugeVec
-	leadTime     *prometheus.GaugeVec
-	capacity     *prometheus.GaugeVec
-	dataFresh    *prometheus.GaugeVec
-	errors       *prometheus.CounterVec
-	writeErrors  *prometheus.CounterVec
-	invalidSteps *prometheus.CounterVec
-	refitFails   *prometheus.CounterVec
+	targets      *targetStore
+	forecast     *targetFamily
+	floor        *targetFamily
+	wouldWrite   *targetFamily
+	needed       *targetFamily
+	reason       *targetFamily
+	leadTime     *targetFamily
+	capacity     *targetFamily
+	dataFresh    *targetFamily
+	errors       *targetFamily
+	writeErrors  *targetFamily
+	invalidSteps *targetFamily
+	refitFails   *targetFamily
 	loopDuration prometheus.Histogram
 	phase        *prometheus.HistogramVec
 
-	demand          *prometheus.GaugeVec
-	capacityPer     *prometheus.GaugeVec
-	capacityLearned *prometheus.GaugeVec
-	forecastError   *prometheus.GaugeVec
-	shortShare      *prometheus.GaugeVec
-	sloBreach       *prometheus.GaugeVec
-	shortTotal      *prometheus.CounterVec
-	demoted         *prometheus.GaugeVec
-	demotions       *prometheus.CounterVec
-	conflicts       *prometheus.CounterVec
-	replicas        *prometheus.GaugeVec
-	readyReplicas   *prometheus.GaugeVec
+	demand          *targetFamily
+	capacityPer     *targetFamily
+	capacityLearned *targetFamily
+	forecastError   *targetFamily
+	shortShare      *targetFamily
+	sloBreach       *targetFamily
+	shortTotal      *targetFamily
+	demoted         *targetFamily
+	demotions       *targetFamily
+	conflicts       *targetFamily
+	replicas        *targetFamily
+	readyReplicas   *targetFamily
 
-	headroom     *prometheus.GaugeVec
-	tuneReplay   *prometheus.GaugeVec
-	tuneMet      *prometheus.GaugeVec
-	hpaAdvice    *prometheus.GaugeVec
+	headroom     *targetFamily
+	tuneReplay   *targetFamily
+	tuneMet      *targetFamily
+	hpaAdvice    *targetFamily
 	tuneDuration prometheus.Histogram
 
 	released *prometheus.CounterVec
 
-	nodeLead, provisionable, placeholderPods *prometheus.GaugeVec
-	placeholderGPUSeconds                    *prometheus.CounterVec
+	nodeLead, provisionable, placeholderPods *targetFamily
+	placeholderGPUSeconds                    *targetFamily
 	placeholdersRemoved                      prometheus.Counter
 
-	shadowOverloaded, shadowCovered, shadowExtra *prometheus.CounterVec
+	shadowOverloaded, shadowCovered, shadowExtra *targetFamily
 }
+
+// The values of the per-target families' own labels.
+var (
+	forecastStatistics = []string{"quantile_peak", "mean_next", "mean_lead", "lower_lead", "upper_lead"}
+	replayStatistics   = []string{"budget_minutes_per_day", "gpu_hours", "overloaded_minutes_per_day"}
+	adviceStatistics   = []string{"target", "saving"}
+	headroomSettings   = []string{"quantile", "floor_utilization"}
+	demotionDirections = []string{"demote", "promote"}
+)
 
 // NewMetrics creates and registers the daemon's metrics.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	// gauge and counter make per-target vectors: targetLabelNames, then
-	// the metric's own labels.
-	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "prescaler", Name: name, Help: help},
-			append(slices.Clone(targetLabelNames), labels...))
+	s := newTargetStore()
+	// gauge and counter make per-target families: targetLabelNames, then
+	// the metric's own label, if any, with its values.
+	gauge := func(name, help string, own ...string) *targetFamily {
+		if len(own) == 0 {
+			return s.family(prometheus.GaugeValue, name, help, "")
+		}
+		return s.family(prometheus.GaugeValue, name, help, own[0], own[1:]...)
 	}
-	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "prescaler", Name: name, Help: help},
-			append(slices.Clone(targetLabelNames), labels...))
+	counter := func(name, help string, own ...string) *targetFamily {
+		if len(own) == 0 {
+			return s.family(prometheus.CounterValue, name, help, "")
+		}
+		return s.family(prometheus.CounterValue, name, help, own[0], own[1:]...)
+	}
+	with := func(label string, values []string) []string { return append([]string{label}, values...) }
+	reasonValues := make([]string, len(reasons))
+	for i, r := range reasons {
+		reasonValues[i] = string(r)
 	}
 	m := &Metrics{
+		targets: s,
 		forecast: gauge("forecast_demand_per_minute",
-			"Forecast demand in requests per minute: the next step's mean, and the configured quantile's peak over the lead time.", labelStatistic),
+			"Forecast demand in requests per minute: the next step's mean, and the configured quantile's peak over the lead time.",
+			with(labelStatistic, forecastStatistics)...),
 		replicas:      gauge("replicas", "The scale target's replica count, as the HPA set it."),
 		readyReplicas: gauge("ready_replicas", "The scale target's Ready replicas (-1: unknown)."),
 		demand:        gauge("demand_per_minute", "The newest observed step of demand, in requests per minute."),
@@ -126,7 +149,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Loops with the latency objective breached while the floor was below the HPA's own count: the forecast was short."),
 		demoted: gauge("demoted", "1 while the target is demoted to reactive scaling (floor = the user's minReplicas)."),
 		demotions: counter("demotion_changes_total",
-			"Demotions to reactive scaling and promotions back to forecasting.", "direction"),
+			"Demotions to reactive scaling and promotions back to forecasting.", with("direction", demotionDirections)...),
 		conflicts: counter("write_conflicts_total",
 			"Writes refused with 409 Conflict (another writer changed the object between read and write) and retried."),
 		floor: gauge("floor_replicas", "The minReplicas prescaler last decided and wrote (active mode)."),
@@ -134,7 +157,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"The minReplicas prescaler decided: written in active mode, only exported in shadow mode."),
 		needed: gauge("needed_replicas", "The replicas the forecast asks for over the lead time, before any bound."),
 		reason: gauge("decision_reason",
-			"1 for the rule or bound that shaped the last decision, 0 for the others.", labelReason),
+			"1 for the rule or bound that shaped the last decision, 0 for the others.", with(labelReason, reasonValues)...),
 		leadTime:  gauge("lead_time_seconds", "The lead time used: the pods' start-up time."),
 		capacity:  gauge("schedulable_replicas", "Replicas of the target the cluster can run now (-1: unknown)."),
 		dataFresh: gauge("data_fresh", "1 when the target's demand is fresh enough to lower a floor."),
@@ -143,17 +166,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		writeErrors: counter("write_errors_total", "Failed writes of a target's floor or behavior."),
 		invalidSteps: counter("demand_invalid_steps_total",
 			"Demand steps the forecaster could not use, each counted as missing, by reason: missing (no value, or NaN), "+
-				"not_finite (±Inf, or beyond 3.4e38), negative, implausible (over 100 times the 99th percentile of the fitting window's demand).", labelReason),
+				"not_finite (±Inf, or beyond 3.4e38), negative, implausible (over 100 times the 99th percentile of the fitting window's demand).",
+			with(labelReason, invalidReasons)...),
 		refitFails: counter("forecast_refit_failures_total",
 			"Scheduled refits of a target's forecaster that failed; the model in hand is kept and the log says why."),
 		headroom: gauge("headroom",
-			"The headroom in force: the demand quantile the floor covers and the floor utilization (tuned for slo.overloadBudget, or configured).", labelSetting),
+			"The headroom in force: the demand quantile the floor covers and the floor utilization (tuned for slo.overloadBudget, or configured).",
+			with(labelSetting, headroomSettings)...),
 		tuneReplay: gauge("tuning_replay",
-			"What the tuned headroom cost over the replayed history: gpu_hours, and overloaded_minutes_per_day against budget_minutes_per_day (0: no budget; the replay's figures are NaN until a replay).", labelStatistic),
+			"What the tuned headroom cost over the replayed history: gpu_hours, and overloaded_minutes_per_day against budget_minutes_per_day (0: no budget; the replay's figures are NaN until a replay).",
+			with(labelStatistic, replayStatistics)...),
 		tuneMet: gauge("tuning_budget_met",
 			"1 when the tuned headroom kept within slo.overloadBudget over the replay, 0 when no setting did (NaN: no replay yet, or no budget)."),
 		hpaAdvice: gauge("hpa_target_advice",
-			"The hotter HPA utilization target the floors allow (target) and the share of GPU-hours it would have saved over the replay (saving); 0 without advice.", labelStatistic),
+			"The hotter HPA utilization target the floors allow (target) and the share of GPU-hours it would have saved over the replay (saving); 0 without advice.",
+			with(labelStatistic, adviceStatistics)...),
 		tuneDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "prescaler", Name: "tuning_duration_seconds",
 			Help: "Duration of one headroom replay.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 10)}),
 		shadowOverloaded: counter("shadow_overloaded_seconds_total",
@@ -198,39 +225,47 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // record exports one target's outcome.
 func (m *Metrics) record(o Outcome) {
 	m.recordPhases(o)
-	l := targetLabels(o.Target, o.Object)
-	m.errors.With(l).Add(float64(len(o.Errs)))
-	m.writeErrors.With(l).Add(boolGauge(o.WriteErr != nil))
-	m.conflicts.With(l).Add(float64(o.Conflicts))
-	m.recordDemand(o, l)
-	if o.Skipped != "" || o.Decision.Reason == "" {
+	decided := o.Skipped == "" && o.Decision.Reason != ""
+	t := m.targets.lock(o.Target, o.Object)
+	m.recordTarget(o, t, decided)
+	m.targets.unlock()
+	if !decided {
 		m.forgetDecision(o.Target)
+	}
+}
+
+// recordTarget sets the per-target series of o on t (the store locked):
+// those of a decision only when decided.
+func (m *Metrics) recordTarget(o Outcome, t *targetValues, decided bool) {
+	m.errors.add(t, "", float64(len(o.Errs)))
+	m.writeErrors.add(t, "", boolGauge(o.WriteErr != nil))
+	m.conflicts.add(t, "", float64(o.Conflicts))
+	m.recordDemand(o, t)
+	if !decided {
 		return
 	}
-	m.recordHealth(o, l)
-	m.recordTuning(o, l)
-	m.recordShadow(o, l)
+	m.recordHealth(o, t)
+	m.recordTuning(o, t)
+	m.recordShadow(o, t)
 	d := o.Decision
-	m.wouldWrite.With(l).Set(float64(d.Floor))
+	m.wouldWrite.set(t, "", float64(d.Floor))
 	if o.Wrote {
-		m.floor.With(l).Set(float64(d.Floor))
+		m.floor.set(t, "", float64(d.Floor))
 	}
-	m.needed.With(l).Set(float64(d.Needed))
-	reason := m.reason.MustCurryWith(l)
+	m.needed.set(t, "", float64(d.Needed))
 	for _, r := range reasons {
-		reason.WithLabelValues(string(r)).Set(boolGauge(r == d.Reason))
+		m.reason.set(t, string(r), boolGauge(r == d.Reason))
 	}
-	m.leadTime.With(l).Set(o.LeadTime.Seconds())
-	m.recordNodes(o, l)
-	m.capacity.With(l).Set(float64(o.Capacity))
-	m.dataFresh.With(l).Set(boolGauge(o.DataFresh))
+	m.leadTime.set(t, "", o.LeadTime.Seconds())
+	m.recordNodes(o, t)
+	m.capacity.set(t, "", float64(o.Capacity))
+	m.dataFresh.set(t, "", boolGauge(o.DataFresh))
 	if f := forecastOf(o); f != nil {
-		forecast := m.forecast.MustCurryWith(l)
-		forecast.WithLabelValues("quantile_peak").Set(f.QuantilePeak)
-		forecast.WithLabelValues("mean_next").Set(f.MeanNext)
-		forecast.WithLabelValues("mean_lead").Set(f.MeanLead)
-		forecast.WithLabelValues("lower_lead").Set(f.LowerLead)
-		forecast.WithLabelValues("upper_lead").Set(f.UpperLead)
+		m.forecast.set(t, "quantile_peak", f.QuantilePeak)
+		m.forecast.set(t, "mean_next", f.MeanNext)
+		m.forecast.set(t, "mean_lead", f.MeanLead)
+		m.forecast.set(t, "lower_lead", f.LowerLead)
+		m.forecast.set(t, "upper_lead", f.UpperLead)
 	}
 }
 
@@ -257,28 +292,27 @@ const (
 
 // recordNodes exports what the decision knew of the target's nodes and the
 // placeholders it keeps.
-func (m *Metrics) recordNodes(o Outcome, l prometheus.Labels) {
-	m.nodeLead.With(l).Set(o.Nodes.Lead.Seconds())
-	m.provisionable.With(l).Set(float64(o.Nodes.Provisionable))
-	m.placeholderPods.With(l).Set(float64(o.Placeholders))
-	m.placeholderGPUSeconds.With(l).Add(o.PlaceholderGPUSeconds)
+func (m *Metrics) recordNodes(o Outcome, t *targetValues) {
+	m.nodeLead.set(t, "", o.Nodes.Lead.Seconds())
+	m.provisionable.set(t, "", float64(o.Nodes.Provisionable))
+	m.placeholderPods.set(t, "", float64(o.Placeholders))
+	m.placeholderGPUSeconds.add(t, "", o.PlaceholderGPUSeconds)
 }
 
 // recordDemand counts the demand steps the forecaster could not use and
 // its failed refits. Every reason's counter is created at zero, so that
 // rate() and increase() see the first event.
-func (m *Metrics) recordDemand(o Outcome, l prometheus.Labels) {
-	invalid := m.invalidSteps.MustCurryWith(l)
+func (m *Metrics) recordDemand(o Outcome, t *targetValues) {
 	for _, reason := range invalidReasons {
-		invalid.WithLabelValues(reason).Add(float64(o.InvalidSteps[reason]))
+		m.invalidSteps.add(t, reason, float64(o.InvalidSteps[reason]))
 	}
-	m.refitFails.With(l).Add(float64(o.RefitFailures))
+	m.refitFails.add(t, "", float64(o.RefitFailures))
 }
 
 // recordShadow adds a shadow target's counterfactual time; each counter
 // exists at zero from the first shadow decision, so rate() sees the first
 // minute counted.
-func (m *Metrics) recordShadow(o Outcome, l prometheus.Labels) {
+func (m *Metrics) recordShadow(o Outcome, t *targetValues) {
 	if !o.Shadow {
 		return
 	}
@@ -287,67 +321,62 @@ func (m *Metrics) recordShadow(o Outcome, l prometheus.Labels) {
 		c = *o.ShadowCounts
 	}
 	const perMinute = 60 // exported in seconds, the base unit
-	m.shadowOverloaded.With(l).Add(c.OverloadedMinutes * perMinute)
-	m.shadowCovered.With(l).Add(c.CoveredMinutes * perMinute)
-	m.shadowExtra.With(l).Add(c.ExtraReplicaMinutes * perMinute)
+	m.shadowOverloaded.add(t, "", c.OverloadedMinutes*perMinute)
+	m.shadowCovered.add(t, "", c.CoveredMinutes*perMinute)
+	m.shadowExtra.add(t, "", c.ExtraReplicaMinutes*perMinute)
 }
 
 // forgetDecision removes the series of a target's last decision when a
 // loop made none (the object is gone or unreadable, disabled, opted out):
 // a floor that is no longer in force must not stay on a dashboard.
 func (m *Metrics) forgetDecision(target string) {
-	match := prometheus.Labels{labelTarget: target}
-	for _, v := range []*prometheus.GaugeVec{m.floor, m.wouldWrite, m.needed, m.reason, m.forecast, m.placeholderPods} {
-		v.DeletePartialMatch(match)
-	}
+	m.targets.clear(target, m.floor, m.wouldWrite, m.needed, m.reason, m.forecast, m.placeholderPods)
 }
 
 // recordHealth exports the learned capacity, the forecast's record and the
 // demotion state.
-func (m *Metrics) recordHealth(o Outcome, l prometheus.Labels) {
+func (m *Metrics) recordHealth(o Outcome, t *targetValues) {
 	if !math.IsNaN(o.Demand) {
-		m.demand.With(l).Set(o.Demand)
+		m.demand.set(t, "", o.Demand)
 	}
-	m.replicas.With(l).Set(float64(o.Replicas))
-	m.readyReplicas.With(l).Set(float64(o.Signals.ReadyReplicas))
-	m.capacityPer.With(l).Set(o.ReplicaCapacity)
-	m.capacityLearned.With(l).Set(boolGauge(o.CapacityLearned))
-	m.forecastError.With(l).Set(o.Health.WAPE)
-	m.shortShare.With(l).Set(o.Health.ShortShare)
-	m.sloBreach.With(l).Set(boolGauge(o.SLOBreach))
+	m.replicas.set(t, "", float64(o.Replicas))
+	m.readyReplicas.set(t, "", float64(o.Signals.ReadyReplicas))
+	m.capacityPer.set(t, "", o.ReplicaCapacity)
+	m.capacityLearned.set(t, "", boolGauge(o.CapacityLearned))
+	m.forecastError.set(t, "", o.Health.WAPE)
+	m.shortShare.set(t, "", o.Health.ShortShare)
+	m.sloBreach.set(t, "", boolGauge(o.SLOBreach))
 	// Counters are created at zero, so that rate() and increase() see their
 	// first event.
-	m.shortTotal.With(l).Add(boolGauge(o.ForecastShort))
-	m.demoted.With(l).Set(boolGauge(o.Demoted))
+	m.shortTotal.add(t, "", boolGauge(o.ForecastShort))
+	m.demoted.set(t, "", boolGauge(o.Demoted))
 	changed := o.DemotionChange != ""
-	demotions := m.demotions.MustCurryWith(l)
-	demotions.WithLabelValues("demote").Add(boolGauge(changed && o.Demoted))
-	demotions.WithLabelValues("promote").Add(boolGauge(changed && !o.Demoted))
+	m.demotions.add(t, "demote", boolGauge(changed && o.Demoted))
+	m.demotions.add(t, "promote", boolGauge(changed && !o.Demoted))
 }
 
 // recordTuning exports the headroom in force and, when tuned, its replay
 // and the HPA target advice.
-func (m *Metrics) recordTuning(o Outcome, l prometheus.Labels) {
+func (m *Metrics) recordTuning(o Outcome, t *targetValues) {
 	h := o.Headroom
-	headroom, replay, advice := m.headroom.MustCurryWith(l), m.tuneReplay.MustCurryWith(l), m.hpaAdvice.MustCurryWith(l)
-	headroom.WithLabelValues("quantile").Set(h.Quantile)
-	headroom.WithLabelValues("floor_utilization").Set(h.Utilization)
-	replay.WithLabelValues("budget_minutes_per_day").Set(o.OverloadBudget.Minutes())
+	m.headroom.set(t, "quantile", h.Quantile)
+	m.headroom.set(t, "floor_utilization", h.Utilization)
+	m.tuneReplay.set(t, "budget_minutes_per_day", o.OverloadBudget.Minutes())
 	// Until a replay (and without a budget) the replay's figures are NaN and
 	// there is no advice.
 	r := o.Tuned
 	if r == nil {
 		r = &TuneResult{ReplayGPUHours: math.NaN(), ReplayOverloadedPerDay: math.NaN()}
 	}
-	replay.WithLabelValues("gpu_hours").Set(r.ReplayGPUHours)
-	replay.WithLabelValues("overloaded_minutes_per_day").Set(r.ReplayOverloadedPerDay)
+	m.tuneReplay.set(t, "gpu_hours", r.ReplayGPUHours)
+	m.tuneReplay.set(t, "overloaded_minutes_per_day", r.ReplayOverloadedPerDay)
 	met := math.NaN()
 	if o.Tuned != nil {
 		met = boolGauge(r.Met)
 	}
-	m.tuneMet.With(l).Set(met)
-	advice.WithLabelValues("target").Set(r.AdviceTarget)
-	advice.WithLabelValues("saving").Set(r.AdviceSaved)
+	m.tuneMet.set(t, "", met)
+	m.hpaAdvice.set(t, "target", r.AdviceTarget)
+	m.hpaAdvice.set(t, "saving", r.AdviceSaved)
 }
 
 func boolGauge(b bool) float64 {
@@ -359,15 +388,4 @@ func boolGauge(b bool) float64 {
 
 // forget removes every series of a target: it left the config, or now
 // writes another object, whose labels its next series carry.
-func (m *Metrics) forget(target string) {
-	match := prometheus.Labels{labelTarget: target}
-	for _, v := range []*prometheus.GaugeVec{m.forecast, m.floor, m.wouldWrite, m.needed, m.reason, m.leadTime, m.capacity,
-		m.dataFresh, m.replicas, m.readyReplicas, m.demand, m.capacityPer, m.capacityLearned, m.forecastError, m.shortShare, m.sloBreach, m.demoted,
-		m.headroom, m.tuneReplay, m.tuneMet, m.hpaAdvice, m.nodeLead, m.provisionable, m.placeholderPods} {
-		v.DeletePartialMatch(match)
-	}
-	for _, v := range []*prometheus.CounterVec{m.errors, m.writeErrors, m.invalidSteps, m.refitFails, m.shortTotal, m.demotions, m.conflicts,
-		m.shadowOverloaded, m.shadowCovered, m.shadowExtra, m.placeholderGPUSeconds} {
-		v.DeletePartialMatch(match)
-	}
-}
+func (m *Metrics) forget(target string) { m.targets.forget(target) }

@@ -21,7 +21,8 @@ type TargetStatus struct {
 	// Mode is the target's mode: active writes, shadow only decides.
 	Mode string `json:"mode"`
 	// Skipped names why nothing was decided ("disabled", "opted_out",
-	// "unsupported_scale_target").
+	// "unsupported_scale_target", "warming": its history is still being
+	// read).
 	Skipped string `json:"skipped,omitempty"`
 	// Floor is the minReplicas decided (in shadow mode: would have written).
 	Floor int32 `json:"floor"`

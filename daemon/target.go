@@ -43,7 +43,7 @@ type Outcome struct {
 	// for the step read this loop (nil: nothing to count this loop).
 	ShadowCounts *ShadowCounts
 	// Skipped names why nothing was decided: "disabled", "opted_out",
-	// "unsupported_scale_target".
+	// "unsupported_scale_target", SkipWarming.
 	Skipped  string
 	LeadTime time.Duration
 	// Sizing is what the lead time sized: the demotion scorer and the
@@ -105,15 +105,21 @@ type Outcome struct {
 	// asked for.
 	Placeholders          int32
 	PlaceholderGPUSeconds float64
+
+	// backfillFit is the fit time of a backfill handed over this loop: it
+	// ran beside the loop, so it counts in Phases.Fit but not in the
+	// loop's time that Phases.Read is the rest of.
+	backfillFit time.Duration
 }
 
 // stepMinutes converts per-step demand to per-minute.
 func (o Outcome) stepMinutes() float64 { return o.Step.Minutes() }
 
 // PhaseTimes is how long one target's loop spent in each phase. Fit is the
-// forecaster's work on the steps read (updates and refits); Read is the
-// rest of the time before the decision: the object, Prometheus, the
-// collectors.
+// forecaster's work on the steps read (updates and refits; those of a
+// backfill handed over included, though it ran beside the loop); Read is
+// the rest of the loop's time before the decision: the object, Prometheus,
+// the collectors.
 type PhaseTimes struct {
 	Read, Fit, Decide, Write time.Duration
 }
@@ -129,6 +135,9 @@ type target struct {
 	lastValid  time.Time
 	lastDemand float64
 	restored   bool
+	// backfill is the backfill bringing the target up to date beside the
+	// loop, or finished and not yet handed over (nil: none).
+	backfill *backfill
 
 	health *health
 	tune   tuning
@@ -202,6 +211,9 @@ func (standbyScaler) Announce(context.Context, *config.Target, bool, string, str
 // forecaster the new demand, decide, write (or not, in shadow mode).
 func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outcome {
 	out := Outcome{Target: t.cfg.Name, Object: t.cfg.Object(), Capacity: -1, Step: time.Duration(t.cfg.Forecast.Step)}
+	// A finished backfill is handed over whatever the object says, so a
+	// disabled or opted-out target does not read its history again.
+	adopted := t.handOver(&out)
 	began := time.Now()
 	state, err := src.scale.State(ctx, &t.cfg)
 	if err != nil {
@@ -245,6 +257,7 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	t.sizeForLead(lead, measured, &out)
 	var newSteps int
 	out.DataFresh, newSteps = t.feed(ctx, src.demand, now, src.lag, &out)
+	newSteps += adopted
 	out.Demand = t.lastDemand
 	t.observeServing(ctx, src.signals, state, newSteps, now, &out)
 	t.judge(ctx, src.scale, &out)
@@ -253,6 +266,7 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	out.ReplicaCapacity, out.CapacityLearned = t.replicaCapacity()
 	decideBegan := time.Now()
 	out.Phases.Read = decideBegan.Sub(began) - out.Phases.Fit
+	out.Phases.Fit += out.backfillFit
 	sit := t.situation(state, out, src.placeholders != nil)
 	sit.Headroom, out.Tuned = t.headroom()
 	out.Headroom, out.OverloadBudget = sit.Headroom, time.Duration(t.cfg.SLO.OverloadBudget)
@@ -302,15 +316,15 @@ func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outc
 	return out
 }
 
-// feed reads the demand steps completed since the last loop (the whole
-// history on the first) and gives them to the forecaster and to the
-// forecast's scorer. It reports whether the data is fresh enough to lower a
-// floor, and how many steps came in.
+// feed reads the demand steps completed since the last loop and gives them
+// to the forecaster and to the forecast's scorer; a target's history comes
+// from a backfill (handOver) instead. It reports whether the data is fresh
+// enough to lower a floor, and how many steps came in.
 func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, lag time.Duration, out *Outcome) (fresh bool, steps int) {
 	step := time.Duration(t.cfg.Forecast.Step)
 	to := now.Add(-lag).Truncate(step)
 	if t.next.IsZero() {
-		t.next = to.Add(-time.Duration(t.cfg.Forecast.History))
+		return false, 0 // no history yet: the next loop begins its backfill
 	}
 	if to.After(t.next) {
 		values, err := demand.Steps(ctx, &t.cfg, t.next, to)
@@ -318,20 +332,26 @@ func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, l
 			out.Errs = append(out.Errs, fmt.Errorf("demand: %w", err))
 			return false, 0
 		}
-		before := t.refusedSoFar()
-		fitBegan := time.Now()
-		for _, v := range values {
-			t.observe(v, out)
-		}
-		out.Phases.Fit += time.Since(fitBegan)
-		t.countRefused(before, out)
-		if err := t.refused.due(now); err != nil {
-			out.Errs = append(out.Errs, err)
-		}
+		t.observeSteps(values, now, out)
 		steps = len(values)
 	}
 	fresh = t.plan.Model() != nil && !t.lastValid.IsZero() && now.Sub(t.lastValid) <= staleSteps*step+lag
 	return fresh, steps
+}
+
+// observeSteps feeds the values of the steps from t.next on, and counts
+// and reports the ones the forecaster refused.
+func (t *target) observeSteps(values []float64, now time.Time, out *Outcome) {
+	before := t.refusedSoFar()
+	fitBegan := time.Now()
+	for _, v := range values {
+		t.observe(v, out)
+	}
+	out.Phases.Fit += time.Since(fitBegan)
+	t.countRefused(before, out)
+	if err := t.refused.due(now); err != nil {
+		out.Errs = append(out.Errs, err)
+	}
 }
 
 // observe feeds one demand step to the forecaster, then scores the forecast

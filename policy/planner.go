@@ -81,8 +81,30 @@ func New(s Settings) (*Planner, error) {
 	if s.Lead < 0 || s.Guard < 0 {
 		return nil, fmt.Errorf("lead %s and guard %s must not be negative", s.Lead, s.Guard)
 	}
-	refitEvery := max(1, int(s.Refit/s.Step))
-	roll, err := predictor.NewRolling(predictor.RollingOptions{
+	roll, err := predictor.NewRolling(s.rollingOptions())
+	if err != nil {
+		return nil, fmt.Errorf("forecaster: %w", err)
+	}
+	return &Planner{set: s, roll: roll}, nil
+}
+
+// Restore validates the settings and returns a Planner whose forecaster
+// continues from snap, a snapshot of the forecaster of a Planner built with
+// the same settings (Settings, then Rolling().Snapshot()).
+func Restore(s Settings, snap predictor.RollingSnapshot) (*Planner, error) {
+	if _, err := New(s); err != nil {
+		return nil, err
+	}
+	roll, err := predictor.RestoreRolling(s.rollingOptions(), snap)
+	if err != nil {
+		return nil, fmt.Errorf("forecaster: %w", err)
+	}
+	return &Planner{set: s, roll: roll}, nil
+}
+
+// rollingOptions are the forecaster's options for the settings.
+func (s Settings) rollingOptions() predictor.RollingOptions {
+	return predictor.RollingOptions{
 		Options: predictor.Options{
 			Period:  int(s.Season / s.Step),
 			Period2: int(s.Season2 / s.Step),
@@ -91,13 +113,9 @@ func New(s Settings) (*Planner, error) {
 			Clip:    Clip,
 		},
 		Window:     int(s.History / s.Step),
-		RefitEvery: refitEvery,
+		RefitEvery: max(1, int(s.Refit/s.Step)),
 		FirstRefit: s.RefitPhase,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("forecaster: %w", err)
 	}
-	return &Planner{set: s, roll: roll}, nil
 }
 
 // Settings returns the settings the Planner was built with.

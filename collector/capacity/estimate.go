@@ -36,13 +36,15 @@ type Snapshot struct {
 	derived *derived
 }
 
-// derived is a snapshot's nodes sorted by name and the room its pods take on
-// each node: the part of an estimate that depends on the cluster, not on
-// the template. Read only once computed.
+// derived is a snapshot's nodes sorted by name, the room its pods take on
+// each node and each node's allocatable resources in scheduler units: the
+// part of an estimate that depends on the cluster, not on the template.
+// Read only once computed.
 type derived struct {
 	once   sync.Once
 	sorted []*corev1.Node
 	use    map[string]*nodeUse
+	alloc  map[string]Resources
 }
 
 // shared makes s compute its derived part once for every estimate made on
@@ -52,18 +54,26 @@ func (s Snapshot) shared() Snapshot {
 	return s
 }
 
-// view returns the nodes sorted by name and each node's use.
-func (s Snapshot) view() ([]*corev1.Node, map[string]*nodeUse) {
-	compute := func() ([]*corev1.Node, map[string]*nodeUse) {
-		nodes := slices.Clone(s.Nodes)
-		slices.SortFunc(nodes, func(a, b *corev1.Node) int { return cmp.Compare(a.Name, b.Name) })
-		return nodes, usage(s.Pods)
+// view returns the nodes sorted by name, each node's use and each node's
+// allocatable resources (by node name).
+func (s Snapshot) view() ([]*corev1.Node, map[string]*nodeUse, map[string]Resources) {
+	compute := func() *derived {
+		d := &derived{sorted: slices.Clone(s.Nodes), use: usage(s.Pods), alloc: make(map[string]Resources, len(s.Nodes))}
+		slices.SortFunc(d.sorted, func(a, b *corev1.Node) int { return cmp.Compare(a.Name, b.Name) })
+		for _, n := range s.Nodes {
+			d.alloc[n.Name] = allocatable(n)
+		}
+		return d
 	}
 	if s.derived == nil {
-		return compute()
+		d := compute()
+		return d.sorted, d.use, d.alloc
 	}
-	s.derived.once.Do(func() { s.derived.sorted, s.derived.use = compute() })
-	return s.derived.sorted, s.derived.use
+	s.derived.once.Do(func() {
+		d := compute()
+		s.derived.sorted, s.derived.use, s.derived.alloc = d.sorted, d.use, d.alloc
+	})
+	return s.derived.sorted, s.derived.use, s.derived.alloc
 }
 
 // Exclusion says why no copy of the template can go to a node, whatever its
@@ -187,7 +197,8 @@ func Estimate(s Snapshot, namespace string, template *corev1.PodTemplateSpec) (R
 	}
 	terms, partial := hostnameAntiAffinity(pod)
 	res := Result{Request: podRequest(pod), Unmodelled: unmodelled(pod, partial)}
-	nodes, use := s.view()
+	nodes, use, alloc := s.view()
+	res.Nodes = make([]NodeFit, 0, len(nodes))
 	wantPorts := hostPorts(pod)
 	selfRepelling := false
 	for _, t := range terms {
@@ -208,7 +219,7 @@ func Estimate(s Snapshot, namespace string, template *corev1.PodTemplateSpec) (R
 		if u == nil {
 			u = &nodeUse{}
 		}
-		fit.Free = freeFor(res.Request, allocatable(node), u.requested)
+		fit.Free = freeFor(res.Request, alloc[node.Name], u.requested)
 		n, limit := Copies(res.Request, fit.Free)
 		fit.Limit = string(limit)
 		fit.Detail = fmt.Sprintf("%s %s free / %s each", limit, amount(limit, fit.Free[limit]), amount(limit, res.Request[limit]))

@@ -157,8 +157,8 @@ func (s *Source) Range(ctx context.Context, query string, start, end time.Time, 
 		return Series{}, s.queryError(query, out.Start, time.UnixMilli(last), step,
 			fmt.Errorf("%d steps exceed the limit of %d; use a longer step or a shorter window", n, maxSeriesPoints))
 	}
-	out = nanSeries(out.Start, step, int(n))
-
+	// The series is made when the first answer comes: a read cut before
+	// it (a loop's deadline during a start-up backfill) costs nothing.
 	var labels string // label set of the one series seen so far
 	found := false
 	chunk := int64(s.opts.MaxPointsPerRequest)
@@ -173,6 +173,7 @@ func (s *Source) Range(ctx context.Context, query string, start, end time.Time, 
 		}
 		if l := ss.Metric.String(); !found {
 			labels, found = l, true
+			out = nanSeries(out.Start, step, int(n))
 		} else if l != labels {
 			return Series{}, s.queryError(query, out.Start, time.UnixMilli(last), step,
 				&MultipleSeriesError{Series: []string{labels, l}, Count: 2})
@@ -182,7 +183,7 @@ func (s *Source) Range(ctx context.Context, query string, start, end time.Time, 
 		}
 	}
 	if !found {
-		return out, s.queryError(query, out.Start, time.UnixMilli(last), step, ErrNoData)
+		return nanSeries(out.Start, step, int(n)), s.queryError(query, out.Start, time.UnixMilli(last), step, ErrNoData)
 	}
 	return out, nil
 }

@@ -6,11 +6,13 @@
 // It creates --targets GPU Deployments with their HPAs, backfills --days of
 // per-target demand shaped like real traces into Prometheus, and runs two
 // `prescaler run` replicas with leader election on. It reports the cold
-// start of one replica, the steady state of the pair (loop duration against
+// start of one replica, then that replica's cold start again from the
+// checkpoint it wrote (--checkpoint-interval), the steady state of the pair (loop duration against
 // the interval, API server and Prometheus requests, CPU and memory of both)
 // and how long the standby takes to lead after the leader is killed. The
 // report is printed as a table and written to --out/report.json; the
-// replicas' logs and configs are kept there too.
+// replicas' logs and configs are kept there too, and with --heap-profiles
+// their heap profiles (go tool pprof), to see what holds their memory.
 package main
 
 import (
@@ -81,6 +83,11 @@ type options struct {
 	coldTimeout   time.Duration
 	warmTimeout   time.Duration
 	keepTestbed   bool
+	heapProfiles  bool
+	gogc          int
+
+	// checkpointInterval is the replicas' checkpoint.interval (0: none).
+	checkpointInterval time.Duration
 }
 
 func parseFlags(args []string) (options, error) {
@@ -103,7 +110,10 @@ func parseFlags(args []string) (options, error) {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the targets' trace, phase and peak")
 	fs.DurationVar(&o.coldTimeout, "cold-timeout", 30*time.Minute, "longest wait for the first replica's cold start")
 	fs.DurationVar(&o.warmTimeout, "warm-timeout", 5*time.Minute, "longest wait for the standby to read every target's history; the run goes on without it, noting so")
+	fs.DurationVar(&o.checkpointInterval, "checkpoint-interval", time.Minute, "the replicas' checkpoint.interval; after the first cold start, replica A is stopped once it wrote a checkpoint and started again from it, and that second cold start is measured too (0: no checkpoint)")
 	fs.BoolVar(&o.keepTestbed, "keep-testbed", false, "keep the testbed's folder (logs, Prometheus data) after the run")
+	fs.IntVar(&o.gogc, "gogc", 0, "the replicas' GOGC (0: prescaler's own default)")
+	fs.BoolVar(&o.heapProfiles, "heap-profiles", false, "run the replicas with --pprof and keep their heap profiles in --out: every 10s of the cold start, and at its end and the steady state's ends after a GC")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -128,6 +138,10 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("--capacity must be positive, got %g", o.capacity)
 	case o.leadTime <= 0 || o.leaseDuration < 3*time.Second:
 		return o, fmt.Errorf("--lead-time must be positive and --lease-duration at least 3s")
+	case o.checkpointInterval != 0 && o.checkpointInterval < o.interval:
+		return o, fmt.Errorf("--checkpoint-interval must be 0 or at least --interval %s, got %s", o.interval, o.checkpointInterval)
+	case o.gogc < 0:
+		return o, fmt.Errorf("--gogc must not be negative, got %d", o.gogc)
 	case o.backfillChunk < 0:
 		return o, fmt.Errorf("--backfill-chunk must not be negative")
 	case o.maxReplicas < 1:

@@ -44,6 +44,9 @@ func writeConfig(path string, o options, promURL, listen string) error {
 	fmt.Fprintf(&b, "leaderElection: {enabled: true, namespace: %s, leaseName: %s, leaseDuration: %s, renewDeadline: %s, retryPeriod: 2s}\n",
 		namespace, leaseName, config.FormatDuration(o.leaseDuration), config.FormatDuration(o.leaseDuration*2/3))
 	fmt.Fprintf(&b, "server: {address: %q}\n", listen)
+	if o.checkpointInterval > 0 {
+		fmt.Fprintf(&b, "checkpoint: {path: %q, interval: %s}\n", checkpointPath(path), config.FormatDuration(o.checkpointInterval))
+	}
 	b.WriteString("targets:\n")
 	for i := range o.targets {
 		name := workloadName(i)
@@ -76,13 +79,21 @@ type replica struct {
 	err     error         // its exit status, valid once done is closed
 }
 
-// startReplica starts `prescaler run` with JSON logs into logPath.
-func startReplica(bin, name, configPath, kubeconfig, logPath, addr string) (*replica, error) {
+// startReplica starts `prescaler run` with JSON logs into logPath, serving
+// /debug/pprof/ with --heap-profiles, and with GOGC set with --gogc.
+func startReplica(bin, name, configPath, kubeconfig, logPath, addr string, o *options) (*replica, error) {
 	log, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "run", "--config", configPath, "--kubeconfig", kubeconfig, "--log-format", "json")
+	args := []string{"run", "--config", configPath, "--kubeconfig", kubeconfig, "--log-format", "json"}
+	if o.heapProfiles {
+		args = append(args, "--pprof")
+	}
+	cmd := exec.Command(bin, args...)
+	if o.gogc > 0 {
+		cmd.Env = append(os.Environ(), "GOGC="+strconv.Itoa(o.gogc))
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	// Its own process group, and SIGKILL from the kernel should this
 	// harness die without cleaning up (a second Ctrl-C, a panic): no
@@ -148,6 +159,64 @@ func (r *replica) get(ctx context.Context, path string) (int, []byte, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, body, err
+}
+
+// saveHeapProfile writes the replica's heap profile to path. With gc it
+// collects first, so the in-use figures are the live heap now rather than
+// at the last collection the runtime chose.
+func (r *replica) saveHeapProfile(ctx context.Context, path string, gc bool) error {
+	url := "/debug/pprof/heap"
+	if gc {
+		url += "?gc=1"
+	}
+	code, body, err := r.get(ctx, url)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("%s %s: HTTP %d (run without --pprof?)", r.name, url, code)
+	}
+	return os.WriteFile(path, body, 0o644)
+}
+
+// keepHeapProfile saves the heap profile as out/heap-<replica>-<label>.pb.gz
+// when o asks for profiles; a failure is logged, not fatal.
+func (r *replica) keepHeapProfile(ctx context.Context, o *options, label string, gc bool) {
+	if !o.heapProfiles {
+		return
+	}
+	path := filepath.Join(o.out, "heap-"+r.name+"-"+label+".pb.gz")
+	if err := r.saveHeapProfile(ctx, path, gc); err != nil {
+		logf("heap profile %s: %v", path, err)
+	}
+}
+
+// peakRSS is the kernel's high-water mark of the process's resident set
+// since it started (VmHWM in /proc/<pid>/status): unlike the sampled
+// process_resident_memory_bytes it misses no short peak.
+func (r *replica) peakRSS() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	return parseHWM(string(b))
+}
+
+// parseHWM reads the VmHWM line ("VmHWM:   123456 kB") of a
+// /proc/<pid>/status text, in bytes; 0 if it has none.
+func parseHWM(status string) float64 {
+	for line := range strings.Lines(status) {
+		rest, ok := strings.CutPrefix(line, "VmHWM:")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+		if err != nil {
+			return 0
+		}
+		return kb * 1024
+	}
+	return 0
 }
 
 // metrics scrapes the replica's /metrics.
@@ -221,19 +290,25 @@ func (f families) sum(name string, keep func(map[string]string) bool) float64 {
 		if keep != nil && !keep(labelsOf(m)) {
 			continue
 		}
-		switch {
-		case m.Counter != nil:
-			total += m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			total += m.GetGauge().GetValue()
-		case m.Untyped != nil:
-			total += m.GetUntyped().GetValue()
-		}
+		total += valueOf(m)
 	}
 	return total
 }
 
-// byLabel adds name's values per value of label.
+// valueOf is a counter's, gauge's or untyped series' value.
+func valueOf(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Untyped != nil:
+		return m.GetUntyped().GetValue()
+	}
+	return 0
+}
+
+// byLabel adds name's counter or gauge values per value of label.
 func (f families) byLabel(name, label string, keep func(map[string]string) bool) map[string]float64 {
 	out := map[string]float64{}
 	for _, m := range f[name].GetMetric() {
@@ -241,7 +316,7 @@ func (f families) byLabel(name, label string, keep func(map[string]string) bool)
 		if keep != nil && !keep(l) {
 			continue
 		}
-		out[l[label]] += m.GetCounter().GetValue()
+		out[l[label]] += valueOf(m)
 	}
 	return out
 }

@@ -27,6 +27,8 @@ type report struct {
 
 	// ColdStart is the first replica alone, from process start.
 	ColdStart coldStartInfo `json:"coldStart"`
+	// Checkpoint is the same replica started again from its checkpoint.
+	Checkpoint *checkpointInfo `json:"checkpoint,omitempty"`
 	// Standby is the second replica's warm-up.
 	Standby standbyInfo `json:"standbyWarmUp"`
 
@@ -74,6 +76,8 @@ type flagsInfo struct {
 	PrescalerBinary  string  `json:"prescalerBinary"`
 	OutputFolder     string  `json:"outputFolder"`
 	PeakReplicasMean float64 `json:"peakReplicasMean"`
+	// GOGC is the replicas' GOGC; 0: prescaler's default.
+	GOGC int `json:"gogc,omitempty"`
 }
 
 type setupInfo struct {
@@ -106,20 +110,27 @@ type coldStartInfo struct {
 	AllForecastSeconds float64 `json:"allForecastSeconds"`
 	Loops              uint64  `json:"loops"`
 	// ProblemTargets had a problem on /status when all were forecast.
-	ProblemTargets int     `json:"problemTargets"`
-	PeakRSSBytes   float64 `json:"peakRSSBytes"`
+	ProblemTargets int `json:"problemTargets"`
+	// PeakRSSBytes is the largest process_resident_memory_bytes sampled
+	// (every 5 s); RSSHighWaterBytes the kernel's high-water mark (VmHWM)
+	// at the end of the cold start, which no sampling can miss.
+	PeakRSSBytes      float64 `json:"peakRSSBytes"`
+	RSSHighWaterBytes float64 `json:"rssHighWaterBytes"`
 }
 
 // replicaUsage is one replica over the steady-state window.
 type replicaUsage struct {
-	Name            string             `json:"name"`
-	CPUCores        float64            `json:"cpuCores"`
-	RSSMaxBytes     float64            `json:"rssMaxBytes"`
-	HeapInuseBytes  float64            `json:"heapInuseBytes"`
-	KubeRequests    float64            `json:"kubeRequests"`
-	KubePerMinute   float64            `json:"kubeRequestsPerMinute"`
-	KubeByVerb      map[string]float64 `json:"kubeRequestsByVerb"`
-	KubePerTargetPM float64            `json:"kubeRequestsPerTargetPerMinute"`
+	Name        string  `json:"name"`
+	CPUCores    float64 `json:"cpuCores"`
+	RSSMaxBytes float64 `json:"rssMaxBytes"`
+	// RSSHighWaterBytes is VmHWM at the window's end: the peak since the
+	// process started, its cold start or warm-up included.
+	RSSHighWaterBytes float64            `json:"rssHighWaterBytes"`
+	HeapInuseBytes    float64            `json:"heapInuseBytes"`
+	KubeRequests      float64            `json:"kubeRequests"`
+	KubePerMinute     float64            `json:"kubeRequestsPerMinute"`
+	KubeByVerb        map[string]float64 `json:"kubeRequestsByVerb"`
+	KubePerTargetPM   float64            `json:"kubeRequestsPerTargetPerMinute"`
 	// ...NoListWatch leaves out list and watch: informer upkeep, not
 	// per-loop work.
 	KubePerTargetPMNoListWatch float64 `json:"kubeRequestsPerTargetPerMinuteNoListWatch"`
@@ -168,7 +179,7 @@ func newReport(o options) *report {
 			Targets: o.targets, Days: o.days, Step: o.step.String(), Loops: o.loops, Interval: o.interval.String(),
 			GPUsPerNode: o.gpusPerNode, ReplicaCapacity: o.capacity, LeadTime: o.leadTime.String(),
 			LeaseDuration: o.leaseDuration.String(), BackfillChunk: o.backfillChunk.String(),
-			HPAMaxReplicas: int(o.maxReplicas), Seed: o.seed, PrescalerBinary: o.prescaler, OutputFolder: o.out,
+			HPAMaxReplicas: int(o.maxReplicas), Seed: o.seed, PrescalerBinary: o.prescaler, OutputFolder: o.out, GOGC: o.gogc,
 		},
 	}
 }
@@ -192,7 +203,7 @@ func (r *report) print(w io.Writer) {
 	row := func(k, v string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(v, args...)) }
 	f := r.Flags
 	fmt.Fprintln(tw, "prescaler scale test")
-	row("flags", "--targets %d --days %d --step %s --loops %d --interval %s", f.Targets, f.Days, f.Step, f.Loops, f.Interval)
+	row("flags", "--targets %d --days %d --step %s --loops %d --interval %s%s", f.Targets, f.Days, f.Step, f.Loops, f.Interval, gogcFlag(f.GOGC))
 	row("host", "%d CPUs, %s (%s)", r.Host.CPUs, r.Host.GoVersion, r.Host.Note)
 	row("fleet", "%d Deployments+HPAs (max %d), %d nodes × %d GPUs, capacity %g/min per replica, peak needs %.2f replicas on average",
 		f.Targets, f.HPAMaxReplicas, r.Setup.Nodes, f.GPUsPerNode, f.ReplicaCapacity, f.PeakReplicasMean)
@@ -205,8 +216,15 @@ func (r *report) print(w io.Writer) {
 	}
 	c := r.ColdStart
 	if c.AllListedSeconds > 0 {
-		row("cold start, no checkpoint", "all %d targets forecast after %.1fs (%d loops; all listed after %.1fs; %d with a problem; peak RSS %s)",
-			f.Targets, c.AllForecastSeconds, c.Loops, c.AllListedSeconds, c.ProblemTargets, mib(c.PeakRSSBytes))
+		row("cold start, no checkpoint", "all %d targets forecast after %.1fs (%d loops; all listed after %.1fs; %d with a problem; peak RSS %s sampled, %s high-water)",
+			f.Targets, c.AllForecastSeconds, c.Loops, c.AllListedSeconds, c.ProblemTargets, mib(c.PeakRSSBytes), mib(c.RSSHighWaterBytes))
+	}
+	if cp := r.Checkpoint; cp != nil && cp.ColdStart.AllListedSeconds > 0 {
+		c := cp.ColdStart
+		row("checkpoint", "%.0f targets, %s, written in %.2fs; SIGTERM to exit %.1fs (the checkpoint then: %s)",
+			cp.Targets, mib(cp.Bytes), cp.WriteSeconds, cp.StopSeconds, mib(cp.FinalBytes))
+		row("cold start, from the checkpoint", "all %d targets forecast after %.1fs (%d loops; all listed after %.1fs; %d with a problem; restored %v; peak RSS %s sampled, %s high-water)",
+			f.Targets, c.AllForecastSeconds, c.Loops, c.AllListedSeconds, c.ProblemTargets, cp.Restored, mib(c.PeakRSSBytes), mib(c.RSSHighWaterBytes))
 	}
 	if sb := r.Standby; sb.Seconds > 0 {
 		if sb.Warm {
@@ -235,7 +253,8 @@ func (r *report) print(w io.Writer) {
 				u.KubePerTargetPM, u.KubePerTargetPMNoListWatch, u.KubePerMinute, verbs(u.KubeByVerb))
 			row(u.Name+" Prometheus", "%.1f grouped + %.1f single queries/min; %.0f failed reads on %d targets",
 				u.GroupedQueriesPM, u.SingleQueriesPM, u.QueryErrors, u.FailingTargets)
-			row(u.Name+" resources", "%.3f CPU cores, RSS max %s, heap in use %s", u.CPUCores, mib(u.RSSMaxBytes), mib(u.HeapInuseBytes))
+			row(u.Name+" resources", "%.3f CPU cores, RSS max %s (high-water since start %s), heap in use %s",
+				u.CPUCores, mib(u.RSSMaxBytes), mib(u.RSSHighWaterBytes), mib(u.HeapInuseBytes))
 		}
 		row("floors changed", "%.0f HPA patches by the leader in the window", s.FloorWrites)
 	}
@@ -250,6 +269,14 @@ func (r *report) print(w io.Writer) {
 		row("ERROR", "%s", strings.ReplaceAll(r.Error, "\n", " | "))
 	}
 	_ = tw.Flush()
+}
+
+// gogcFlag is " --gogc N" when the replicas ran with their own GOGC.
+func gogcFlag(gogc int) string {
+	if gogc == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" --gogc %d", gogc)
 }
 
 func verbs(m map[string]float64) string {

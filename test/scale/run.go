@@ -160,7 +160,7 @@ func run(ctx context.Context, o *options, rep *report) (err error) {
 		}
 	})
 	start := func(i int) (*replica, error) {
-		r, err := startReplica(bin, replicas[i].name, replicas[i].config, env.Kubeconfig, replicas[i].log, replicas[i].addr)
+		r, err := startReplica(bin, replicas[i].name, replicas[i].config, env.Kubeconfig, replicas[i].log, replicas[i].addr, o)
 		if err == nil {
 			running = append(running, r)
 			logf("started prescaler %s (pid %d) on %s, log %s", r.name, r.cmd.Process.Pid, r.addr, replicas[i].log)
@@ -173,8 +173,23 @@ func run(ctx context.Context, o *options, rep *report) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := coldStart(ctx, a, o, rep); err != nil {
+	if err := coldStart(ctx, a, o, &rep.ColdStart); err != nil {
 		return err
+	}
+	if o.checkpointInterval > 0 {
+		// 5b. Replica A again, from the checkpoint it wrote.
+		restart := func() (*replica, error) {
+			_, log := logPaths(o.out, replicas[0].name+"-restarted")
+			r, err := startReplica(bin, replicas[0].name, replicas[0].config, env.Kubeconfig, log, replicas[0].addr, o)
+			if err == nil {
+				running = append(running, r)
+				logf("started prescaler %s again (pid %d), log %s", r.name, r.cmd.Process.Pid, log)
+			}
+			return r, err
+		}
+		if a, err = checkpointColdStart(ctx, a, replicas[0].config, restart, o, rep); err != nil {
+			return err
+		}
 	}
 
 	// 6. Replica B on standby, until its models are warm.
@@ -238,11 +253,10 @@ func backfill(ctx context.Context, env *testbed.Env, o *options, d *demandModel,
 
 // coldStart waits until replica A, started alone, lists every target on
 // /status with a decision made from a fitted forecast.
-func coldStart(ctx context.Context, a *replica, o *options, rep *report) error {
+func coldStart(ctx context.Context, a *replica, o *options, c *coldStartInfo) error {
 	ctx, cancel := context.WithTimeout(ctx, o.coldTimeout)
 	defer cancel()
-	c := &rep.ColdStart
-	lastLog, lastMetrics := time.Now(), time.Time{}
+	lastLog, lastMetrics, lastProfile := time.Now(), time.Time{}, time.Now()
 	for {
 		if a.exited() {
 			return fmt.Errorf("prescaler %s exited during its cold start: %v (see its log)", a.name, a.err)
@@ -252,6 +266,12 @@ func coldStart(ctx context.Context, a *replica, o *options, rep *report) error {
 				c.PeakRSSBytes = max(c.PeakRSSBytes, fams.sum(mRSS, nil))
 			}
 			lastMetrics = time.Now()
+		}
+		// Without a forced GC: the profile is the heap the runtime's last
+		// collection found live, the start-up's as it goes.
+		if time.Since(lastProfile) >= 10*time.Second {
+			a.keepHeapProfile(ctx, o, fmt.Sprintf("cold-%03.0fs", time.Since(a.started).Seconds()), false)
+			lastProfile = time.Now()
 		}
 		code, st, err := a.status(ctx)
 		if err == nil && code == http.StatusOK && len(st.Targets) == o.targets {
@@ -279,6 +299,8 @@ func coldStart(ctx context.Context, a *replica, o *options, rep *report) error {
 					c.Loops = fams.histogram(mLoop).count
 					c.PeakRSSBytes = max(c.PeakRSSBytes, fams.sum(mRSS, nil))
 				}
+				c.RSSHighWaterBytes = a.peakRSS()
+				a.keepHeapProfile(ctx, o, "cold-end", true)
 				logf("cold start: all %d targets forecast after %.1fs (%d loops)", o.targets, c.AllForecastSeconds, c.Loops)
 				return nil
 			}
@@ -414,6 +436,7 @@ func steadyState(ctx context.Context, leader, standby *replica, o *options, rep 
 			return fmt.Errorf("steady state: %w", err)
 		}
 		first[i] = f
+		s.r.keepHeapProfile(ctx, o, "steady-start", true)
 	}
 	t0 := time.Now()
 	window := time.Duration(o.loops) * o.interval
@@ -440,6 +463,7 @@ func steadyState(ctx context.Context, leader, standby *replica, o *options, rep 
 			return fmt.Errorf("steady state: %w", err)
 		}
 		last[i] = f
+		s.r.keepHeapProfile(ctx, o, "steady-end", true)
 	}
 	wall := time.Since(t0)
 	minutes := wall.Minutes()
@@ -450,6 +474,7 @@ func steadyState(ctx context.Context, leader, standby *replica, o *options, rep 
 		u := replicaUsage{Name: name + " (" + samplers[i].r.name + ")", KubeByVerb: map[string]float64{}}
 		u.CPUCores = (b.sum(mCPU, nil) - a.sum(mCPU, nil)) / wall.Seconds()
 		u.RSSMaxBytes, u.HeapInuseBytes = samplers[i].rssMax, samplers[i].heapMax
+		u.RSSHighWaterBytes = samplers[i].r.peakRSS()
 		va, vb := a.byLabel(mKube, "verb", nil), b.byLabel(mKube, "verb", nil)
 		total, noLW := 0.0, 0.0
 		for verb, n := range vb {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"reflect"
@@ -55,6 +56,7 @@ type runFlags struct {
 	lag        time.Duration
 	reload     time.Duration
 	namespaces []string
+	pprof      bool
 }
 
 func newRunCommand() *cobra.Command {
@@ -93,6 +95,7 @@ func newRunCommand() *cobra.Command {
 	fs.DurationVar(&f.lag, "scrape-lag", 15*time.Second, "read a demand step this long after it ends, so its scrapes have arrived")
 	fs.DurationVar(&f.reload, "reload-interval", 5*time.Second, "how often the config file is checked for changes")
 	fs.StringSliceVar(&f.namespaces, "namespace", nil, "list and watch Deployments, LimitRanges and HPAs (and ScaledObjects) in these namespaces only, comma-separated or repeated (a namespace-scoped install; every target must be in one of them); none: all namespaces")
+	fs.BoolVar(&f.pprof, "pprof", false, "also serve Go's runtime profiles (heap, CPU, goroutines) at /debug/pprof/ on server.address; off by default: they show the process's internals to anyone who reaches the port, and a CPU profile costs CPU while it runs")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
@@ -270,10 +273,11 @@ func newRunner(ctx context.Context, f runFlags, log *slog.Logger) (*runner, erro
 		Nodes: adapters.Nodes{Targets: targets, Capacity: capColl, Pools: pools, Window: nodeLeadWindow, Now: time.Now},
 		Placeholders: adapters.Placeholders{Client: placeholder.New(kube), Targets: targets, Capacity: capColl,
 			Namespaces: f.namespaces},
-		Tuner:   adapters.Tuner{},
-		Metrics: daemon.NewMetrics(r.registry),
-		Log:     log,
-		Lag:     f.lag,
+		Tuner:             adapters.Tuner{},
+		Metrics:           daemon.NewMetrics(r.registry),
+		CheckpointMetrics: daemon.NewCheckpointMetrics(r.registry),
+		Log:               log,
+		Lag:               f.lag,
 	})
 	return r, err
 }
@@ -413,7 +417,22 @@ func (r *runner) server() *http.Server {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/status", r.serveStatus)
+	if r.flags.pprof {
+		handlePprof(mux)
+	}
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+}
+
+// handlePprof serves net/http/pprof's handlers on mux (importing the
+// package also registers them on http.DefaultServeMux, which prescaler never
+// serves). Index serves every named profile (heap, allocs, goroutine…) under
+// /debug/pprof/<name>.
+func handlePprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
 // statusReport is the body of /status: every target's state as its last

@@ -29,7 +29,7 @@ import (
 const informerResync = 10 * time.Minute
 
 // newInformerFactory returns the shared informer factory of the capacity and
-// start-up collectors. With namespaces given (a namespace-scoped install,
+// start-up collectors, its objects trimmed as they are cached (trimForCache). With namespaces given (a namespace-scoped install,
 // see deploy/namespaced) the informers that only serve targets,
 // Deployments, LimitRanges and (for discovery) HPAs, list and watch those
 // namespaces alone, so the install needs no cluster-wide grant for them;
@@ -37,7 +37,7 @@ const informerResync = 10 * time.Minute
 // stay cluster-wide: a node's free GPUs depend on every pod on it, whatever
 // its namespace.
 func newInformerFactory(kube kubernetes.Interface, namespaces []string, cfg *config.Config) (informers.SharedInformerFactory, error) {
-	f := informers.NewSharedInformerFactory(kube, informerResync)
+	f := informers.NewSharedInformerFactoryWithOptions(kube, informerResync, informers.WithTransform(trimForCache))
 	if len(namespaces) == 0 {
 		return f, nil
 	}
