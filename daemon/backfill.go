@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/prescaler/prescaler/config"
@@ -25,8 +24,8 @@ const SkipWarming = "warming"
 // target once it is done.
 type backfill struct {
 	from, to time.Time
-	// cfg is the target's config when the backfill began: a target
-	// reconfigured since reads again.
+	// cfg is the target's config when the backfill began: a target whose
+	// model a reload since would not keep (sameModel) reads again.
 	cfg  config.Target
 	done chan struct{}
 	// warm is the copy brought up to date and out what feeding it found
@@ -191,7 +190,7 @@ func (t *target) adopt(b *backfill, out *Outcome) (int, error) {
 	if b.err != nil {
 		return 0, fmt.Errorf("demand history from %s: %w", b.from.UTC().Format(time.RFC3339), b.err)
 	}
-	if !reflect.DeepEqual(b.cfg, t.cfg) {
+	if !sameModel(b.cfg, t.cfg) {
 		return 0, fmt.Errorf("demand history from %s: the target was reconfigured while it was read; reading it again", b.from.UTC().Format(time.RFC3339))
 	}
 	w := b.warm
