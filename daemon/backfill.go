@@ -28,11 +28,11 @@ type backfill struct {
 	// model a reload since would not keep (sameModel) reads again.
 	cfg  config.Target
 	done chan struct{}
-	// warm is the copy brought up to date and out what feeding it found
+	// warm is the copy brought up to date and fed what feeding it did
 	// (fits, refused steps, errors); err the read's error. Set before done
 	// is closed.
 	warm *target
-	out  Outcome
+	fed  forecasterReport
 	err  error
 }
 
@@ -110,15 +110,15 @@ func (t *target) pendingBackfill(ctx context.Context, src sources, now time.Time
 // warmUp reads the backfill's steps and feeds them to warm, sized first
 // for the lead time as a reconcile sizes its target before feeding it.
 func (b *backfill) warmUp(ctx context.Context, warm *target, src sources, now time.Time) {
-	out := &b.out
-	lead, measured := warm.leadTime(ctx, src.startup, out)
-	warm.sizeForLead(lead, measured, out)
+	lead, measured, err := warm.leadTime(ctx, src.startup)
+	b.fed.Errs = appendErr(b.fed.Errs, err)
+	b.fed.add(warm.sizeForLead(lead, measured))
 	values, err := src.demand.Steps(ctx, &warm.cfg, b.from, b.to)
 	if err != nil {
 		b.err = err
 		return
 	}
-	warm.observeSteps(values, now, out)
+	b.fed.add(warm.observeSteps(values, now))
 	b.warm = warm
 }
 
@@ -168,41 +168,37 @@ func (t *target) warming(standby bool) Outcome {
 		Skipped: SkipWarming, Standby: standby, Demand: t.lastDemand}
 }
 
-// handOver takes over the target's finished backfill, if any, and returns
-// the steps it fed; a failed one is reported in out.
-func (t *target) handOver(out *Outcome) int {
+// handOver takes over the target's finished backfill, if any. It returns
+// what feeding it did (a failed one's error included), and the part of that
+// fit time spent beside the loop.
+func (t *target) handOver() (fed forecasterReport, besideLoop time.Duration) {
 	b := t.takeBackfill()
 	if b == nil {
-		return 0
+		return fed, 0
 	}
-	n, err := t.adopt(b, out)
+	fed, err := t.adopt(b)
 	if err != nil {
-		out.Errs = append(out.Errs, fmt.Errorf("demand: %w", err))
+		fed.Errs = append(fed.Errs, fmt.Errorf("demand: %w", err))
 	}
-	return n
+	return fed, fed.FitTime
 }
 
 // adopt takes over what a finished backfill brought up to date: the
 // forecaster, the steps read, the forecast scorer and the lead it is sized
-// for. What feeding it found goes into out. It returns the steps fed, or
-// why nothing was taken (the next loop begins another backfill).
-func (t *target) adopt(b *backfill, out *Outcome) (int, error) {
+// for. It returns what feeding it did, Steps the steps fed, or why nothing
+// was taken (the next loop begins another backfill).
+func (t *target) adopt(b *backfill) (forecasterReport, error) {
 	if b.err != nil {
-		return 0, fmt.Errorf("demand history from %s: %w", b.from.UTC().Format(time.RFC3339), b.err)
+		return forecasterReport{}, fmt.Errorf("demand history from %s: %w", b.from.UTC().Format(time.RFC3339), b.err)
 	}
 	if !sameModel(b.cfg, t.cfg) {
-		return 0, fmt.Errorf("demand history from %s: the target was reconfigured while it was read; reading it again", b.from.UTC().Format(time.RFC3339))
+		return forecasterReport{}, fmt.Errorf("demand history from %s: the target was reconfigured while it was read; reading it again", b.from.UTC().Format(time.RFC3339))
 	}
 	w := b.warm
 	t.plan, t.next, t.lastValid, t.lastDemand = w.plan, w.next, w.lastValid, w.lastDemand
 	t.health.errors, t.health.sizing = w.health.errors, w.health.sizing
 	t.refused = w.refused
-	out.Fits += b.out.Fits
-	out.RefitFailures += b.out.RefitFailures
-	out.backfillFit = b.out.Phases.Fit
-	out.Errs = append(out.Errs, b.out.Errs...)
-	for reason, n := range b.out.InvalidSteps {
-		out.countInvalid(reason, n)
-	}
-	return int(w.next.Sub(b.from) / time.Duration(t.cfg.Forecast.Step)), nil
+	fed := b.fed
+	fed.Steps = int(w.next.Sub(b.from) / time.Duration(t.cfg.Forecast.Step))
+	return fed, nil
 }

@@ -133,13 +133,12 @@ type Sizing struct {
 // step past the sized lead (calibrationLead), so no lead inside that band
 // reads an interval extrapolated past the calibrated horizon. A configured
 // lead time is never measured: its sizes stay those newTarget gave.
-func (t *target) sizeForLead(lead time.Duration, measured bool, out *Outcome) {
+func (t *target) sizeForLead(lead time.Duration, measured bool) forecasterReport {
 	s, step := &t.health.sizing, time.Duration(t.cfg.Forecast.Step)
 	if measured && (!s.measured || (lead-s.lead).Abs() > step) {
 		tracker, err := newScorer(t.cfg, lead)
 		if err != nil {
-			out.Errs = append(out.Errs, fmt.Errorf("demotion: scorer for the measured lead %s: %w", lead, err))
-			return
+			return forecasterReport{Errs: []error{fmt.Errorf("demotion: scorer for the measured lead %s: %w", lead, err)}}
 		}
 		// The record so far scored forecasts made another distance ahead:
 		// it restarts, and the demotion state holds until half the window
@@ -147,7 +146,7 @@ func (t *target) sizeForLead(lead time.Duration, measured bool, out *Outcome) {
 		t.health.errors = tracker
 		*s = leadSizing{lead: lead, measured: true, latest: s.latest}
 	}
-	t.recalibrate(out)
+	return t.recalibrate()
 }
 
 // calibrationLead is the lead the forecaster's intervals are calibrated for
@@ -158,24 +157,27 @@ func calibrationLead(sized, step time.Duration) time.Duration { return sized + s
 // recalibrate refits the forecaster with its intervals calibrated for the
 // measured lead when they are not yet. A fit that fails keeps the model in
 // hand, as a failed refit does, and is tried again one forecast.refit later.
-func (t *target) recalibrate(out *Outcome) {
+func (t *target) recalibrate() forecasterReport {
 	s, step := &t.health.sizing, time.Duration(t.cfg.Forecast.Step)
 	want := calibrationLead(s.lead, step)
 	seen := t.plan.Rolling().Seen()
 	if !s.measured || t.plan.Settings().Lead == want || seen < s.retryAt {
-		return
+		return forecasterReport{}
 	}
+	began := time.Now()
 	fitted, err := t.plan.Recalibrate(want)
+	r := forecasterReport{FitTime: time.Since(began)}
 	if err != nil {
 		s.retryAt = seen + max(1, int(time.Duration(t.cfg.Forecast.Refit)/step))
-		out.RefitFailures++
-		out.Errs = append(out.Errs, fmt.Errorf("forecast: calibrating the intervals for the measured lead %s failed, the model in hand is kept: %w", s.lead, err))
-		return
+		r.RefitFailures++
+		r.Errs = append(r.Errs, fmt.Errorf("forecast: calibrating the intervals for the measured lead %s failed, the model in hand is kept: %w", s.lead, err))
+		return r
 	}
 	s.retryAt = 0
 	if fitted {
-		out.Fits++
+		r.Fits++
 	}
+	return r
 }
 
 // sizing reports the sizes in force.
@@ -220,32 +222,40 @@ func (t *target) reconfigure(cfg config.Target) (commit func(), err error) {
 	}, nil
 }
 
+// serving is what the loop read of how the target serves.
+type serving struct {
+	signals Signals
+	// sloBreach: latency above its objective now; forecastShort: and the
+	// floor below the HPA's own count (the forecast fell short).
+	sloBreach, forecastShort bool
+}
+
 // observeServing reads the target's signals after new demand steps came in:
 // one capacity observation per loop, and the forecast-short flag for each
-// new step.
-func (t *target) observeServing(ctx context.Context, src SignalSource, state ScaleState, newSteps int, now time.Time, out *Outcome) {
-	out.Signals = NoSignals()
+// new step. Without a signal source every signal is unknown.
+func (t *target) observeServing(ctx context.Context, src SignalSource, state ScaleState, newSteps int, now time.Time) (serving, error) {
+	sv := serving{signals: NoSignals()}
+	var err error
 	if src != nil {
-		sig, err := src.Signals(ctx, &t.cfg, now)
-		if err != nil {
-			out.Errs = append(out.Errs, fmt.Errorf("signals: %w", err))
+		if sv.signals, err = src.Signals(ctx, &t.cfg, now); err != nil {
+			err = fmt.Errorf("signals: %w", err)
 		}
-		out.Signals = sig
 	}
-	sig := out.Signals
+	sig := sv.signals
 	slo := time.Duration(t.cfg.SLO.Latency).Seconds()
-	out.SLOBreach = slo > 0 && sig.Latency > slo
-	out.ForecastShort = out.SLOBreach && state.CurrentFloor < state.CurrentReplicas
+	sv.sloBreach = slo > 0 && sig.Latency > slo
+	sv.forecastShort = sv.sloBreach && state.CurrentFloor < state.CurrentReplicas
 	if newSteps == 0 {
-		return
+		return sv, err
 	}
 	for range newSteps {
-		t.health.short.push(out.ForecastShort)
+		t.health.short.push(sv.forecastShort)
 	}
 	if t.health.learner != nil && sig.ReadyReplicas > 0 && !math.IsNaN(t.lastDemand) {
 		t.health.learner.Add(scaler.CapacitySample{PerReplica: t.lastDemand / float64(sig.ReadyReplicas),
 			Latency: sig.Latency, GPUUtilization: sig.GPUUtilization})
 	}
+	return sv, err
 }
 
 // replicaCapacity is the per-replica capacity the decision uses: the
@@ -260,33 +270,34 @@ func (t *target) replicaCapacity() (float64, bool) {
 	return t.cfg.FallbackReplicaCapacity, false
 }
 
-// judge updates the demotion state from the forecast's record and, on a
-// change, announces it on the object (not in shadow mode, which writes
-// nothing).
-func (t *target) judge(ctx context.Context, s Scaler, out *Outcome) {
+// judge updates the demotion state from the forecast's record. It returns
+// the record, the state after this loop and, on a change, its sentence.
+func (t *target) judge() (health scaler.ForecastHealth, demoted bool, change string) {
 	wape, scored := t.health.errors.WAPE()
-	out.Health = scaler.ForecastHealth{WAPE: wape, Scored: scored, ShortShare: t.health.short.share()}
+	health = scaler.ForecastHealth{WAPE: wape, Scored: scored, ShortShare: t.health.short.share()}
 	if t.cfg.Demotion.Enabled {
-		demoted, why := t.health.policy.Next(t.health.demoted, out.Health)
-		if demoted != t.health.demoted {
-			t.health.demoted, out.DemotionChange = demoted, why
-			t.announce(ctx, s, out)
+		next, why := t.health.policy.Next(t.health.demoted, health)
+		if next != t.health.demoted {
+			t.health.demoted, change = next, why
 		}
 	}
-	out.Demoted = t.health.demoted
+	return health, t.health.demoted, change
 }
 
-func (t *target) announce(ctx context.Context, s Scaler, out *Outcome) {
+// announce records an Event on the object for a demotion change (the
+// sentence why), outside shadow mode.
+func (t *target) announce(ctx context.Context, s Scaler, why string) error {
 	if t.cfg.Mode == config.ModeShadow {
-		return
+		return nil
 	}
 	reason := ReasonPromoted
 	if t.health.demoted {
 		reason = ReasonDemoted
 	}
-	if err := s.Announce(ctx, &t.cfg, t.health.demoted, reason, out.DemotionChange); err != nil {
-		out.Errs = append(out.Errs, fmt.Errorf("event %s: %w", reason, err))
+	if err := s.Announce(ctx, &t.cfg, t.health.demoted, reason, why); err != nil {
+		return fmt.Errorf("event %s: %w", reason, err)
 	}
+	return nil
 }
 
 // flagWindow is a ring of the last n booleans.

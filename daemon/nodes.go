@@ -59,24 +59,24 @@ func (n NodeState) provisioning() bool {
 // nodes reads what the target's node autoscaler may still add. Anything
 // unknown falls back to a fixed pool: clamped to the nodes that exist, the
 // floor never asks for a node the pools may not give.
-func (t *target) nodes(ctx context.Context, src NodeSource, maxReplicas, capacity int32, out *Outcome) NodeState {
+func (t *target) nodes(ctx context.Context, src NodeSource, maxReplicas, capacity int32) (NodeState, error) {
+	fixed := NodeState{Provisioner: config.ProvisionerNone}
 	if src == nil || t.cfg.Nodes.Provisioner == config.ProvisionerNone || capacity < 0 {
-		return NodeState{Provisioner: config.ProvisionerNone}
+		return fixed, nil
 	}
 	o, err := src.Outlook(ctx, &t.cfg)
 	if err != nil {
-		out.Errs = append(out.Errs, fmt.Errorf("nodes: %w; treated as a fixed pool", err))
-		return NodeState{Provisioner: config.ProvisionerNone}
+		return fixed, fmt.Errorf("nodes: %w; treated as a fixed pool", err)
 	}
 	if o.Provisioner == config.ProvisionerNone || o.Provisioner == "" {
-		return NodeState{Provisioner: config.ProvisionerNone}
+		return fixed, nil
 	}
 	st := NodeState{Provisioner: o.Provisioner, Provisionable: max(o.Replicas, 0), GPUsPerReplica: o.GPUsPerReplica}
 	if o.Unbounded {
 		st.Provisionable = max(maxReplicas-capacity, 0)
 	}
 	st.Lead, st.Measured = t.nodeLead(o)
-	return st
+	return st, nil
 }
 
 // nodeLead is the configured node lead time, or the p90 measured now; the
@@ -111,32 +111,41 @@ type PlaceholderSink interface {
 	Remove(ctx context.Context, ref PlaceholderRef) error
 }
 
-// keepPlaceholders makes the decision's placeholders true on the cluster,
-// writing only when the count changed (or the last write failed).
-// It prices the placeholders kept since the last loop at the GPUs one
-// replica requests.
-func (t *target) keepPlaceholders(ctx context.Context, sink PlaceholderSink, n int32, now time.Time, out *Outcome) {
+// placeholderReport is what keeping a target's placeholders did: the
+// placeholder pods kept after it, and the GPU-seconds those kept since the
+// last loop asked for.
+type placeholderReport struct {
+	kept       int32
+	gpuSeconds float64
+}
+
+// keepPlaceholders makes n placeholders true on the cluster, writing only
+// when the count changed (or the last write failed). It prices the
+// placeholders kept since the last loop at the GPUs one replica requests
+// (gpusPerReplica, when known; else the last known).
+func (t *target) keepPlaceholders(ctx context.Context, sink PlaceholderSink, n int32, now time.Time, gpusPerReplica int64) (placeholderReport, error) {
+	var r placeholderReport
 	if sink == nil || !t.cfg.Nodes.Placeholders.Enabled {
-		return
+		return r, nil
 	}
 	if !t.placeholdersSince.IsZero() && now.After(t.placeholdersSince) {
-		out.PlaceholderGPUSeconds = float64(t.placeholders) * float64(t.placeholderGPUs) * now.Sub(t.placeholdersSince).Seconds()
+		r.gpuSeconds = float64(t.placeholders) * float64(t.placeholderGPUs) * now.Sub(t.placeholdersSince).Seconds()
 	}
 	t.placeholdersSince = now
-	if out.Nodes.GPUsPerReplica > 0 {
-		t.placeholderGPUs = out.Nodes.GPUsPerReplica
+	if gpusPerReplica > 0 {
+		t.placeholderGPUs = gpusPerReplica
 	}
-	out.Placeholders = t.placeholders
+	r.kept = t.placeholders
 	if t.placeholdersKept && t.placeholders == n {
-		return
+		return r, nil
 	}
 	if err := sink.Keep(ctx, &t.cfg, n); err != nil {
 		t.placeholdersKept = false
-		out.Errs = append(out.Errs, fmt.Errorf("placeholders: %w", err))
-		return
+		return r, fmt.Errorf("placeholders: %w", err)
 	}
 	t.placeholders, t.placeholdersKept = n, true
-	out.Placeholders = n
+	r.kept = n
+	return r, nil
 }
 
 // checkPlaceholders refuses a config that enables placeholders when the

@@ -123,19 +123,21 @@ func fewestWithin(entries []timedCount, from, to time.Time) (int32, bool) {
 	return fewest, found
 }
 
-// countShadow records a shadow target's loop in its ledger and counts the
-// newest demand step read this loop, if it had data.
-func (t *target) countShadow(now time.Time, state ScaleState, newSteps int, out *Outcome) {
-	serving := state.CurrentReplicas
-	if out.Signals.ReadyReplicas >= 0 {
-		serving = out.Signals.ReadyReplicas
+// countShadow records a shadow target's loop, with the floor it would
+// have written, in its ledger, and counts the newest demand step read this
+// loop if it had data (nil: nothing to count).
+func (t *target) countShadow(now time.Time, g gathered, floor int32) *ShadowCounts {
+	serving := g.state.CurrentReplicas
+	if ready := g.serving.signals.ReadyReplicas; ready >= 0 {
+		serving = ready
 	}
-	t.shadow.record(now, out.Decision.Floor, serving)
-	if newSteps == 0 || !t.lastValid.Equal(t.next) {
-		return // no new step, or the newest one had no data
+	t.shadow.record(now, floor, serving)
+	if g.fed.Steps == 0 || !t.lastValid.Equal(t.next) {
+		return nil // no new step, or the newest one had no data
 	}
 	step := time.Duration(t.cfg.Forecast.Step)
-	if c, ok := t.shadow.account(t.next.Add(-step), step, out.LeadTime, t.lastDemand, out.ReplicaCapacity); ok {
-		out.ShadowCounts = &c
+	if c, ok := t.shadow.account(t.next.Add(-step), step, g.lead, t.lastDemand, g.replicaCapacity); ok {
+		return &c
 	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/prescaler/prescaler/config"
@@ -105,11 +106,6 @@ type Outcome struct {
 	// asked for.
 	Placeholders          int32
 	PlaceholderGPUSeconds float64
-
-	// backfillFit is the fit time of a backfill handed over this loop: it
-	// ran beside the loop, so it counts in Phases.Fit but not in the
-	// loop's time that Phases.Read is the rest of.
-	backfillFit time.Duration
 }
 
 // stepMinutes converts per-step demand to per-minute.
@@ -126,6 +122,10 @@ type PhaseTimes struct {
 
 // target is the daemon's memory of one target between loops.
 type target struct {
+	// mu is held while the target moves (a loop's work on it) and while
+	// its checkpoint record is taken, so a checkpoint written beside the
+	// loop waits for one target at most, never for the whole loop.
+	mu   sync.Mutex
 	cfg  config.Target
 	plan *policy.Planner
 	// next is the start of the next demand step to read.
@@ -207,162 +207,90 @@ func (standbyScaler) Announce(context.Context, *config.Target, bool, string, str
 	return nil
 }
 
-// reconcile runs one loop for the target at now: read the object, feed the
-// forecaster the new demand, decide, write (or not, in shadow mode).
-func (t *target) reconcile(ctx context.Context, src sources, now time.Time) Outcome {
-	out := Outcome{Target: t.cfg.Name, Object: t.cfg.Object(), Capacity: -1, Step: time.Duration(t.cfg.Forecast.Step)}
-	// A finished backfill is handed over whatever the object says, so a
-	// disabled or opted-out target does not read its history again.
-	adopted := t.handOver(&out)
-	began := time.Now()
-	state, err := src.scale.State(ctx, &t.cfg)
-	if err != nil {
-		out.Errs = append(out.Errs, fmt.Errorf("read %s: %w", t.cfg.Object(), err))
-		out.Phases.Read = time.Since(began)
-		return out
+// forecasterReport is what feeding the forecaster did: the steps it took,
+// its fits and failed refits, the steps it could not use, by reason, and the
+// time it spent. A backfill's, a recalibration's and a loop's own add up.
+type forecasterReport struct {
+	Steps         int
+	Fits          int
+	RefitFailures int
+	// Invalid counts the steps the forecaster could not use, by reason
+	// (see invalidReasons); each counts as missing.
+	Invalid map[string]int
+	FitTime time.Duration
+	Errs    []error
+}
+
+// add adds o's counts, time and errors to r.
+func (r *forecasterReport) add(o forecasterReport) {
+	r.Steps += o.Steps
+	r.Fits += o.Fits
+	r.RefitFailures += o.RefitFailures
+	r.FitTime += o.FitTime
+	r.Errs = append(r.Errs, o.Errs...)
+	for reason, n := range o.Invalid {
+		r.countInvalid(reason, n)
 	}
-	switch {
-	case state.OptedOut || state.Unsupported != nil:
-		out.Skipped = "opted_out"
-		if state.Unsupported != nil {
-			out.Skipped = "unsupported_scale_target"
-			out.Errs = append(out.Errs, state.Unsupported)
-		}
-		if src.standby {
-			out.Standby = true
-			out.Phases.Read = time.Since(began)
-			return out
-		}
-		t.keepPlaceholders(ctx, src.placeholders, 0, now, &out)
-		if !t.restored {
-			if _, err := src.scale.Restore(ctx, &t.cfg); err != nil {
-				out.Errs = append(out.Errs, fmt.Errorf("restore %s: %w", t.cfg.Object(), err))
-			} else {
-				t.restored = true
-			}
-		}
-		out.Phases.Read = time.Since(began)
-		return out
-	case state.Disabled:
-		out.Skipped = "disabled"
-		out.Phases.Read = time.Since(began)
-		return out
+}
+
+func (r *forecasterReport) countInvalid(reason string, n int) {
+	if n <= 0 {
+		return
 	}
-	t.restored = false
-	out.Replicas = state.CurrentReplicas
-	// The lead time comes first: the demand fed below is scored, and a
-	// first fit calibrated, for it.
-	lead, measured := t.leadTime(ctx, src.startup, &out)
-	out.LeadTime = lead
-	t.sizeForLead(lead, measured, &out)
-	var newSteps int
-	out.DataFresh, newSteps = t.feed(ctx, src.demand, now, src.lag, &out)
-	newSteps += adopted
-	out.Demand = t.lastDemand
-	t.observeServing(ctx, src.signals, state, newSteps, now, &out)
-	t.judge(ctx, src.scale, &out)
-	out.Capacity = t.capacity(ctx, src.capacity, state, &out)
-	out.Nodes = t.nodes(ctx, src.nodes, t.maxReplicas(state), out.Capacity, &out)
-	out.ReplicaCapacity, out.CapacityLearned = t.replicaCapacity()
-	decideBegan := time.Now()
-	out.Phases.Read = decideBegan.Sub(began) - out.Phases.Fit
-	out.Phases.Fit += out.backfillFit
-	sit := t.situation(state, out, src.placeholders != nil)
-	sit.Headroom, out.Tuned = t.headroom()
-	out.Headroom, out.OverloadBudget = sit.Headroom, time.Duration(t.cfg.SLO.OverloadBudget)
-	t.reportTuning(ctx, src.scale, &out)
-	t.maybeTune(src.tunes, sit, state, now)
-	if out.DataFresh {
-		// The forecast starts at the end of the last step read.
-		sit.Elapsed = now.Sub(t.next)
+	if r.Invalid == nil {
+		r.Invalid = map[string]int{}
 	}
-	plan := t.plan.Plan(sit)
-	out.Decision, out.Forecast = plan.Decision, plan.Forecast
-	out.LeadForecast = t.plan.LeadForecast(out.LeadTime, t.cfg.Forecast.Interval)
-	out.Sizing = t.sizing()
-	writeBegan := time.Now()
-	out.Phases.Decide = writeBegan.Sub(decideBegan)
-	if src.standby {
-		// The leader counts a shadow target's ledger; counted twice, its
-		// counters would add up to double over the replicas.
-		out.Standby = true
-		return out
-	}
-	if t.cfg.Mode == config.ModeShadow {
-		out.Shadow = true
-		t.countShadow(now, state, newSteps, &out)
-		return out
-	}
-	// Fewer placeholders go first, so the real pods the floor asks for
-	// find their room free; more go after the floor, so they never hold
-	// room the floor's pods need.
-	fewer := out.Decision.Placeholders < t.placeholders
-	if fewer {
-		t.keepPlaceholders(ctx, src.placeholders, out.Decision.Placeholders, now, &out)
-	}
-	rep, err := src.scale.Apply(ctx, &t.cfg, out.Decision)
-	out.Conflicts = rep.Conflicts
-	if err != nil {
-		out.WriteErr = fmt.Errorf("write %s: %w", t.cfg.Object(), err)
-		out.Phases.Write = time.Since(writeBegan)
-		return out
-	}
-	out.Wrote = true
-	out.Changed, out.PreviousFloor, out.WrittenFloor = rep.Changed, rep.PreviousFloor, rep.Floor
-	if !fewer {
-		t.keepPlaceholders(ctx, src.placeholders, out.Decision.Placeholders, now, &out)
-	}
-	out.Phases.Write = time.Since(writeBegan)
-	return out
+	r.Invalid[reason] += n
 }
 
 // feed reads the demand steps completed since the last loop and gives them
 // to the forecaster and to the forecast's scorer; a target's history comes
 // from a backfill (handOver) instead. It reports whether the data is fresh
-// enough to lower a floor, and how many steps came in.
-func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, lag time.Duration, out *Outcome) (fresh bool, steps int) {
+// enough to lower a floor, and what the forecaster did.
+func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, lag time.Duration) (fresh bool, r forecasterReport) {
 	step := time.Duration(t.cfg.Forecast.Step)
 	to := now.Add(-lag).Truncate(step)
 	if t.next.IsZero() {
-		return false, 0 // no history yet: the next loop begins its backfill
+		return false, r // no history yet: the next loop begins its backfill
 	}
 	if to.After(t.next) {
 		values, err := demand.Steps(ctx, &t.cfg, t.next, to)
 		if err != nil {
-			out.Errs = append(out.Errs, fmt.Errorf("demand: %w", err))
-			return false, 0
+			r.Errs = append(r.Errs, fmt.Errorf("demand: %w", err))
+			return false, r
 		}
-		t.observeSteps(values, now, out)
-		steps = len(values)
+		r = t.observeSteps(values, now)
 	}
 	fresh = t.plan.Model() != nil && !t.lastValid.IsZero() && now.Sub(t.lastValid) <= staleSteps*step+lag
-	return fresh, steps
+	return fresh, r
 }
 
 // observeSteps feeds the values of the steps from t.next on, and counts
 // and reports the ones the forecaster refused.
-func (t *target) observeSteps(values []float64, now time.Time, out *Outcome) {
+func (t *target) observeSteps(values []float64, now time.Time) forecasterReport {
+	r := forecasterReport{Steps: len(values)}
 	before := t.refusedSoFar()
 	fitBegan := time.Now()
 	for _, v := range values {
-		t.observe(v, out)
+		t.observe(v, &r)
 	}
-	out.Phases.Fit += time.Since(fitBegan)
-	t.countRefused(before, out)
+	r.FitTime = time.Since(fitBegan)
+	t.countRefused(before, &r)
 	if err := t.refused.due(now); err != nil {
-		out.Errs = append(out.Errs, err)
+		r.Errs = append(r.Errs, err)
 	}
+	return r
 }
 
 // observe feeds one demand step to the forecaster, then scores the forecast
 // made one lead time ago for it and hands over the forecast for the step one
-// lead time ahead.
-func (t *target) observe(v float64, out *Outcome) {
+// lead time ahead. What it did is counted in r.
+func (t *target) observe(v float64, r *forecasterReport) {
 	step := time.Duration(t.cfg.Forecast.Step)
 	roll := t.plan.Rolling()
 	failedRefits := roll.FailedRefits
 	if math.IsNaN(v) {
-		out.countInvalid(reasonMissing, 1)
+		r.countInvalid(reasonMissing, 1)
 	}
 	fitted, err := t.plan.Observe(v)
 	if err != nil {
@@ -370,11 +298,11 @@ func (t *target) observe(v float64, out *Outcome) {
 		v = math.NaN()
 	}
 	if fitted {
-		out.Fits++
+		r.Fits++
 	}
 	if roll.FailedRefits > failedRefits {
-		out.RefitFailures++
-		out.Errs = append(out.Errs, fmt.Errorf("forecast: refit on the last %s failed, the model in hand is kept: %w",
+		r.RefitFailures++
+		r.Errs = append(r.Errs, fmt.Errorf("forecast: refit on the last %s failed, the model in hand is kept: %w",
 			config.FormatDuration(time.Duration(t.cfg.Forecast.History)), roll.LastError))
 	}
 	ahead := math.NaN()
@@ -394,56 +322,56 @@ func (t *target) observe(v float64, out *Outcome) {
 // window later holds too few pod starts, or cannot be read, the last
 // measurement holds: a Deployment that created no pod for hours still
 // starts them as slowly as it did.
-func (t *target) leadTime(ctx context.Context, startup StartupSource, out *Outcome) (lead time.Duration, measured bool) {
+func (t *target) leadTime(ctx context.Context, startup StartupSource) (lead time.Duration, measured bool, err error) {
 	if !t.cfg.LeadTime.Auto {
-		return t.cfg.LeadTime.Duration, false
+		return t.cfg.LeadTime.Duration, false, nil
 	}
 	d, ok, err := startup.StartupP90(ctx, &t.cfg)
 	if err != nil {
-		out.Errs = append(out.Errs, fmt.Errorf("start-up time: %w", err))
+		err = fmt.Errorf("start-up time: %w", err)
 	}
 	if err == nil && ok && d > 0 {
 		t.health.sizing.latest = d
-		return d, true
+		return d, true, nil
 	}
 	if last := t.health.sizing.latest; last > 0 {
-		return last, false
+		return last, false, err
 	}
-	return config.DefaultLeadTime, false
+	return config.DefaultLeadTime, false, err
 }
 
 // capacity is how many replicas can run. When it cannot be read, prescaler
 // does not raise beyond what runs now: it never asks for pods that may not
 // schedule.
-func (t *target) capacity(ctx context.Context, cs CapacitySource, state ScaleState, out *Outcome) int32 {
+func (t *target) capacity(ctx context.Context, cs CapacitySource, state ScaleState) (int32, error) {
 	n, err := cs.CapacityReplicas(ctx, &t.cfg)
 	if err != nil {
-		out.Errs = append(out.Errs, fmt.Errorf("capacity: %w", err))
-		return max(state.CurrentReplicas, state.CurrentFloor)
+		return max(state.CurrentReplicas, state.CurrentFloor), fmt.Errorf("capacity: %w", err)
 	}
-	return n
+	return n, nil
 }
 
-// situation maps the config, the object's state and the loop's readings
-// onto what the decision knows besides the forecast.
-func (t *target) situation(state ScaleState, out Outcome, canKeepPlaceholders bool) policy.Situation {
+// situation maps the config and what the loop gathered onto what the
+// decision knows besides the forecast.
+func (t *target) situation(g gathered, demoted bool, canKeepPlaceholders bool) policy.Situation {
+	state := g.state
 	userMin := max(state.UserMinReplicas, t.cfg.Bounds.MinReplicas)
 	sit := policy.Situation{
-		Lead:             out.LeadTime,
-		ReplicaCapacity:  out.ReplicaCapacity,
-		Fresh:            out.DataFresh,
-		Demoted:          out.Demoted,
+		Lead:             g.lead,
+		ReplicaCapacity:  g.replicaCapacity,
+		Fresh:            g.fresh,
+		Demoted:          demoted,
 		UserMinReplicas:  userMin,
 		MaxReplicas:      t.maxReplicas(state),
 		CurrentFloor:     state.CurrentFloor,
 		CurrentReplicas:  state.CurrentReplicas,
-		CapacityReplicas: out.Capacity,
+		CapacityReplicas: g.capacity,
 		UserBehavior:     state.UserBehavior,
-		Backlog:          out.Signals.QueueDepth,
+		Backlog:          g.serving.signals.QueueDepth,
 	}
-	if out.Nodes.provisioning() {
-		sit.ProvisionableReplicas = out.Nodes.Provisionable
-		sit.NodeLead = out.Nodes.Lead
+	if g.nodes.provisioning() {
+		sit.ProvisionableReplicas = g.nodes.Provisionable
+		sit.NodeLead = g.nodes.Lead
 		sit.Placeholders = canKeepPlaceholders && t.cfg.Nodes.Placeholders.Enabled
 	}
 	return sit
@@ -473,16 +401,6 @@ var invalidReasons = func() []string {
 	return reasons
 }()
 
-func (o *Outcome) countInvalid(reason string, n int) {
-	if n <= 0 {
-		return
-	}
-	if o.InvalidSteps == nil {
-		o.InvalidSteps = map[string]int{}
-	}
-	o.InvalidSteps[reason] += n
-}
-
 // refusedSoFar is the forecaster's count of refused steps, by reason.
 func (t *target) refusedSoFar() []int {
 	roll := t.plan.Rolling()
@@ -496,11 +414,11 @@ func (t *target) refusedSoFar() []int {
 // countRefused adds the steps refused since before to the outcome and to
 // the pending report. Implausible values of the history read before the
 // first fit are refused by that fit, without an error of their own.
-func (t *target) countRefused(before []int, out *Outcome) {
+func (t *target) countRefused(before []int, rep *forecasterReport) {
 	roll := t.plan.Rolling()
 	for i, r := range predictor.Rejections {
 		n := roll.Rejected(r) - before[i]
-		out.countInvalid(r.String(), n)
+		rep.countInvalid(r.String(), n)
 		t.refused.count += n
 	}
 	if t.refused.count > 0 && t.refused.latest == nil {

@@ -140,23 +140,11 @@ func (t *target) takeNews() (err error, announce bool) {
 	return err, announce
 }
 
-// reportTuning adds a failed replay to the loop's problems and announces a
-// new choice.
-func (t *target) reportTuning(ctx context.Context, s Scaler, out *Outcome) {
-	err, announce := t.takeNews()
-	if err != nil {
-		out.Errs = append(out.Errs, fmt.Errorf("headroom tuning: %w", err))
-	}
-	if announce {
-		t.announceTuning(ctx, s, out.Tuned, out)
-	}
-}
-
 // announceTuning records an Event for a new choice (and for new advice) on
-// the object, outside shadow mode.
-func (t *target) announceTuning(ctx context.Context, s Scaler, r *TuneResult, out *Outcome) {
+// the object, outside shadow mode, and returns what could not be recorded.
+func (t *target) announceTuning(ctx context.Context, s Scaler, r *TuneResult) []error {
 	if t.cfg.Mode == config.ModeShadow || r == nil {
-		return
+		return nil
 	}
 	msg := fmt.Sprintf("headroom %s chosen for an overload budget of %s per day: over the last %s replayed it cost %.1f GPU-hours with %.1f overloaded minutes per day",
 		r.Headroom, config.FormatDuration(time.Duration(t.cfg.SLO.OverloadBudget)), config.FormatDuration(time.Duration(t.cfg.Forecast.History-config.TuneFit(t.cfg))),
@@ -164,15 +152,17 @@ func (t *target) announceTuning(ctx context.Context, s Scaler, r *TuneResult, ou
 	if !r.Met {
 		msg += " (no setting kept within the budget: the one with the fewest overloaded minutes)"
 	}
+	var errs []error
 	if err := s.Announce(ctx, &t.cfg, !r.Met, ReasonHeadroomTuned, msg); err != nil {
-		out.Errs = append(out.Errs, fmt.Errorf("event %s: %w", ReasonHeadroomTuned, err))
+		errs = append(errs, fmt.Errorf("event %s: %w", ReasonHeadroomTuned, err))
 	}
 	if r.Advice == "" {
-		return
+		return errs
 	}
 	if err := s.Announce(ctx, &t.cfg, false, ReasonHPAAdvice, r.Advice); err != nil {
-		out.Errs = append(out.Errs, fmt.Errorf("event %s: %w", ReasonHPAAdvice, err))
+		errs = append(errs, fmt.Errorf("event %s: %w", ReasonHPAAdvice, err))
 	}
+	return errs
 }
 
 // tuneWorker runs queued replays one at a time until ctx ends.
