@@ -184,23 +184,17 @@ func (m *Model) calibrate(y []float64, horizon int, seasonalScale bool) {
 	}
 	steps, peaks := r.standardised(factor)
 	var sorter floatSorter
-	m.errQuantiles = make([][]float64, len(steps))
+	// toFloat32 copies: the samples share one buffer (sampleBuffers), and
+	// a short sample, which is its own quantile function, must not keep
+	// that buffer alive for the life of the model.
+	m.errQuantiles = make([][]float32, len(steps))
 	for i, v := range steps {
-		m.errQuantiles[i] = exactCopy(sorter.quantileFunction(v))
+		m.errQuantiles[i] = toFloat32(sorter.quantileFunction(v))
 	}
 	m.peakQuantiles = make([][]float32, len(peaks))
 	for i, v := range peaks {
 		m.peakQuantiles[i] = toFloat32(sorter.quantileFunction(v))
 	}
-}
-
-// exactCopy copies v into a slice of its own: the samples share one buffer
-// (sampleBuffers), and a short sample, which is its own quantile function,
-// must not keep that buffer alive for the life of the model.
-func exactCopy(v []float64) []float64 {
-	out := make([]float64, len(v))
-	copy(out, v)
-	return out
 }
 
 func toFloat32(v []float64) []float32 {

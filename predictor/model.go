@@ -28,10 +28,11 @@ type Model struct {
 	st state
 	// errQuantiles[h-1] is the quantile function (quantileGrid points) of
 	// the standardised in-sample h-step errors, h = 1…Horizon.
-	errQuantiles [][]float64
 	// peakQuantiles[k-2] is the quantile function of the standardised
 	// excess of the peak over k steps, k = 2…Horizon (k = 1 is
-	// errQuantiles[0]); float32 is ample for a quantile of noisy errors.
+	// errQuantiles[0]). float32 is ample for a quantile of noisy errors
+	// (seven significant digits), and halves what a thousand models hold.
+	errQuantiles  [][]float32
 	peakQuantiles [][]float32
 	// volatility[p] is the seasonal volatility factor of phase p of the
 	// primary season (volatility.go); nil means 1 at every phase.

@@ -58,7 +58,7 @@ type ModelSnapshot struct {
 	ZeroOutage                   bool
 	ZeroFromLevel, ZeroFromTrend float64
 
-	ErrQuantiles  [][]float64
+	ErrQuantiles  [][]float32
 	PeakQuantiles [][]float32
 	Volatility    []float32
 }
