@@ -194,19 +194,31 @@ func (r *replica) keepHeapProfile(ctx context.Context, o *options, label string,
 // peakRSS is the kernel's high-water mark of the process's resident set
 // since it started (VmHWM in /proc/<pid>/status): unlike the sampled
 // process_resident_memory_bytes it misses no short peak.
-func (r *replica) peakRSS() float64 {
+func (r *replica) peakRSS() float64 { return r.statusBytes("VmHWM") }
+
+// rssParts is the resident set now in its two parts: anonymous memory (the
+// Go heap, stacks and runtime) and the pages of the binary and other files
+// mapped (RssAnon and RssFile): the second is clean, shared page cache the
+// kernel reclaims first under a memory limit.
+func (r *replica) rssParts() (anon, file float64) {
+	return r.statusBytes("RssAnon"), r.statusBytes("RssFile")
+}
+
+// statusBytes reads one field of /proc/<pid>/status in bytes; 0 when it
+// cannot.
+func (r *replica) statusBytes(field string) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
-	return parseHWM(string(b))
+	return parseStatusKB(string(b), field)
 }
 
-// parseHWM reads the VmHWM line ("VmHWM:   123456 kB") of a
+// parseStatusKB reads the field's line ("VmHWM:   123456 kB") of a
 // /proc/<pid>/status text, in bytes; 0 if it has none.
-func parseHWM(status string) float64 {
+func parseStatusKB(status, field string) float64 {
 	for line := range strings.Lines(status) {
-		rest, ok := strings.CutPrefix(line, "VmHWM:")
+		rest, ok := strings.CutPrefix(line, field+":")
 		if !ok {
 			continue
 		}

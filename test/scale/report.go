@@ -125,12 +125,16 @@ type replicaUsage struct {
 	RSSMaxBytes float64 `json:"rssMaxBytes"`
 	// RSSHighWaterBytes is VmHWM at the window's end: the peak since the
 	// process started, its cold start or warm-up included.
-	RSSHighWaterBytes float64            `json:"rssHighWaterBytes"`
-	HeapInuseBytes    float64            `json:"heapInuseBytes"`
-	KubeRequests      float64            `json:"kubeRequests"`
-	KubePerMinute     float64            `json:"kubeRequestsPerMinute"`
-	KubeByVerb        map[string]float64 `json:"kubeRequestsByVerb"`
-	KubePerTargetPM   float64            `json:"kubeRequestsPerTargetPerMinute"`
+	RSSHighWaterBytes float64 `json:"rssHighWaterBytes"`
+	// RSSAnonBytes and RSSFileBytes split the resident set at the window's
+	// end: anonymous memory, and the binary's (and other files') pages.
+	RSSAnonBytes    float64            `json:"rssAnonBytes"`
+	RSSFileBytes    float64            `json:"rssFileBytes"`
+	HeapInuseBytes  float64            `json:"heapInuseBytes"`
+	KubeRequests    float64            `json:"kubeRequests"`
+	KubePerMinute   float64            `json:"kubeRequestsPerMinute"`
+	KubeByVerb      map[string]float64 `json:"kubeRequestsByVerb"`
+	KubePerTargetPM float64            `json:"kubeRequestsPerTargetPerMinute"`
 	// ...NoListWatch leaves out list and watch: informer upkeep, not
 	// per-loop work.
 	KubePerTargetPMNoListWatch float64 `json:"kubeRequestsPerTargetPerMinuteNoListWatch"`
@@ -253,8 +257,8 @@ func (r *report) print(w io.Writer) {
 				u.KubePerTargetPM, u.KubePerTargetPMNoListWatch, u.KubePerMinute, verbs(u.KubeByVerb))
 			row(u.Name+" Prometheus", "%.1f grouped + %.1f single queries/min; %.0f failed reads on %d targets",
 				u.GroupedQueriesPM, u.SingleQueriesPM, u.QueryErrors, u.FailingTargets)
-			row(u.Name+" resources", "%.3f CPU cores, RSS max %s (high-water since start %s), heap in use %s",
-				u.CPUCores, mib(u.RSSMaxBytes), mib(u.RSSHighWaterBytes), mib(u.HeapInuseBytes))
+			row(u.Name+" resources", "%.3f CPU cores, RSS max %s (high-water since start %s; at the end %s anonymous + %s the binary's), heap in use %s",
+				u.CPUCores, mib(u.RSSMaxBytes), mib(u.RSSHighWaterBytes), mib(u.RSSAnonBytes), mib(u.RSSFileBytes), mib(u.HeapInuseBytes))
 		}
 		row("floors changed", "%.0f HPA patches by the leader in the window", s.FloorWrites)
 	}

@@ -475,6 +475,7 @@ func steadyState(ctx context.Context, leader, standby *replica, o *options, rep 
 		u.CPUCores = (b.sum(mCPU, nil) - a.sum(mCPU, nil)) / wall.Seconds()
 		u.RSSMaxBytes, u.HeapInuseBytes = samplers[i].rssMax, samplers[i].heapMax
 		u.RSSHighWaterBytes = samplers[i].r.peakRSS()
+		u.RSSAnonBytes, u.RSSFileBytes = samplers[i].r.rssParts()
 		va, vb := a.byLabel(mKube, "verb", nil), b.byLabel(mKube, "verb", nil)
 		total, noLW := 0.0, 0.0
 		for verb, n := range vb {
