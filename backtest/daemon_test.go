@@ -73,15 +73,15 @@ type simulatedWorld struct {
 	floor  int32
 }
 
-func (w *simulatedWorld) Steps(_ context.Context, _ *config.Target, from, to time.Time) ([]float64, error) {
-	var out []float64
+func (w *simulatedWorld) Steps(_ context.Context, _ *config.Target, from, to time.Time) ([]scaler.PerMinute, error) {
+	var out []scaler.PerMinute
 	for at := from; at.Before(to); at = at.Add(time.Minute) {
 		k := int(at.Unix()/60 - w.opts.Demand.Start)
 		v := math.NaN()
 		if k >= 0 && k < w.opts.Demand.Len() {
 			v = w.opts.Demand.Values[k]
 		}
-		out = append(out, v)
+		out = append(out, scaler.PerMinute(v))
 	}
 	return out, nil
 }

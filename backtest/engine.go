@@ -783,8 +783,8 @@ func (yesterdayPlanner) plan(m int, s *simulation) planned {
 type feeder struct {
 	planner *policy.Planner
 	stepMin int
-	fed     int // minutes fed to the forecaster
-	pending float64
+	fed     int     // minutes fed to the forecaster
+	pending float64 // the requests of the step's minutes so far
 }
 
 func newFeeder(opts Options) (*feeder, error) {
@@ -805,7 +805,9 @@ func (f *feeder) feedUntil(m int, opts Options) {
 			// A refused step (an implausible outlier) is missing for the
 			// forecaster, as in the daemon; the trace reader has already
 			// refused non-finite and negative values.
-			_, _ = f.planner.Observe(f.pending)
+			// The forecaster is fed the step's mean rate per minute, as
+			// the daemon's demand query answers it.
+			_, _ = f.planner.Observe(f.pending / float64(f.stepMin))
 			f.pending = 0
 		}
 	}
@@ -818,7 +820,7 @@ func situation(m, stepMin int, s *simulation, headroom policy.Headroom, floor in
 	sit := policy.Situation{
 		Elapsed:         time.Duration(m%stepMin) * time.Minute, // since the last complete step
 		Lead:            s.opts.Startup,
-		ReplicaCapacity: s.opts.ReplicaCapacity,
+		ReplicaCapacity: scaler.PerMinute(s.opts.ReplicaCapacity),
 		Headroom:        headroom,
 		Fresh:           true,
 		UserMinReplicas: s.opts.MinReplicas, MaxReplicas: s.opts.MaxReplicas, CurrentFloor: floor,
@@ -891,13 +893,16 @@ func (p *perfectPlanner) plan(m int, s *simulation) planned {
 	origin := m - m%stepMin
 	steps := make([]scaler.Step, n)
 	for h := range steps {
+		// The step's demand is the mean rate over its minutes, as the
+		// forecaster is fed.
 		sum := 0.0
 		for i := origin + h*stepMin; i < origin+(h+1)*stepMin && i < s.opts.Demand.Len(); i++ {
 			if v := s.opts.Demand.Values[i]; !math.IsNaN(v) {
 				sum += v
 			}
 		}
-		steps[h] = scaler.Step{Mean: sum, Upper: sum}
+		mean := scaler.PerMinute(sum / float64(stepMin))
+		steps[h] = scaler.Step{Mean: mean, Upper: mean}
 	}
 	d := policy.Decide(p.settings, sit, steps).Decision
 	p.floor = d.Floor

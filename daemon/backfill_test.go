@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prescaler/prescaler/config"
+	"github.com/prescaler/prescaler/scaler"
 )
 
 // gatedDemand holds the history reads (those longer than a day) of the
@@ -21,7 +22,7 @@ type gatedDemand struct {
 	histories map[string]int
 }
 
-func (g *gatedDemand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]float64, error) {
+func (g *gatedDemand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]scaler.PerMinute, error) {
 	g.mu.Lock()
 	g.reads[t.Name]++
 	if to.Sub(from) > 24*time.Hour {

@@ -23,16 +23,16 @@ type faultyDemand struct {
 	fault float64
 }
 
-func (f faultyDemand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]float64, error) {
+func (f faultyDemand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]scaler.PerMinute, error) {
 	values, err := f.synthDemand.Steps(ctx, t, from, to)
 	step := time.Duration(t.Forecast.Step)
 	for i := range values {
 		at := from.Add(time.Duration(i) * step)
 		if v, ok := f.faults[at]; ok {
-			values[i] = v
+			values[i] = scaler.PerMinute(v)
 		}
 		if !f.from.IsZero() && !at.Before(f.from) {
-			values[i] = f.fault
+			values[i] = scaler.PerMinute(f.fault)
 		}
 	}
 	return values, err
@@ -153,15 +153,15 @@ func TestPersistentGarbageKeepsTheFloor(t *testing.T) {
 // emptyDemand has a value for the first steps only, then nothing.
 type emptyDemand struct{ until time.Time }
 
-func (e emptyDemand) Steps(_ context.Context, t *config.Target, from, to time.Time) ([]float64, error) {
+func (e emptyDemand) Steps(_ context.Context, t *config.Target, from, to time.Time) ([]scaler.PerMinute, error) {
 	step := time.Duration(t.Forecast.Step)
-	var out []float64
+	var out []scaler.PerMinute
 	for at := from; !at.Add(step).After(to); at = at.Add(step) {
 		v := math.NaN()
 		if at.Before(e.until) {
 			v = 100 + float64(at.Minute()%3)
 		}
-		out = append(out, v)
+		out = append(out, scaler.PerMinute(v))
 	}
 	return out, nil
 }

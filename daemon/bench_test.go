@@ -72,7 +72,7 @@ func BenchmarkLoop1000Targets(b *testing.B) {
 // without locking: Steps only reads).
 type sharedDemand struct{ minutes trace.Series }
 
-func (d *sharedDemand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]float64, error) {
+func (d *sharedDemand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]scaler.PerMinute, error) {
 	s := &synthDemand{minutes: d.minutes}
 	return s.Steps(ctx, t, from, to)
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/prescaler/prescaler/config"
 	"github.com/prescaler/prescaler/policy"
 	"github.com/prescaler/prescaler/predictor"
+	"github.com/prescaler/prescaler/scaler"
 )
 
 // A checkpoint is every warm target's forecaster state in one file, so a
@@ -39,10 +41,11 @@ import (
 
 // checkpointMagic names the format; checkpointVersion changes whenever a
 // record changes shape or meaning, and a file of another version is not
-// read.
+// read. Version 2: the history is demand per minute (version 1 held each
+// step's request count, the same only for 1-minute steps).
 const (
 	checkpointMagic   = "prescaler-checkpoint"
-	checkpointVersion = 1
+	checkpointVersion = 2
 )
 
 type checkpointHeader struct {
@@ -66,7 +69,7 @@ type targetCheckpoint struct {
 	Sizing sizingCheckpoint
 	// Next, LastValid and LastDemand are the target's (see target).
 	Next, LastValid time.Time
-	LastDemand      float64
+	LastDemand      scaler.PerMinute
 	Demoted         bool
 	Errors          predictor.ErrorTrackerSnapshot
 	Rolling         predictor.RollingSnapshot
@@ -164,11 +167,22 @@ func (d *Daemon) LoadCheckpoint(path string, now time.Time) map[string]int {
 	counts := map[string]int{}
 	found, written, err := readCheckpoint(path, func(rec targetCheckpoint) {
 		t, ok := targets[rec.Name]
-		if !ok || !t.next.IsZero() {
+		if !ok {
+			return
+		}
+		// Under the target's lock, as every move of a target: no loop runs
+		// now (d.loop), but a checkpoint write may.
+		t.mu.Lock()
+		warm := !t.next.IsZero()
+		var err error
+		if !warm {
+			err = t.restore(rec, now)
+		}
+		t.mu.Unlock()
+		if warm {
 			return
 		}
 		delete(targets, rec.Name)
-		err := t.restore(rec, now)
 		switch {
 		case err == nil:
 			counts[restoredOK]++
@@ -236,43 +250,103 @@ func readCheckpoint(path string, use func(targetCheckpoint)) (n int, written tim
 }
 
 // WriteCheckpoint writes every warm target's state to path, atomically. It
-// holds the loop for the time it takes, so no target moves while it is
-// saved. It returns the targets written and the file's size.
+// runs beside the loop: each target's record is taken and encoded under
+// that target's lock (target.mu), which the loop holds while it moves the
+// target, so every record is whole (a target between two of its loop's
+// moves) and the write waits for one target at a time at most, never for
+// a whole loop. The records are therefore of nearby moments, not of one.
+// Only one record is held at a time: the file, not the process, holds
+// them all. It returns the targets written and the file's size.
 func (d *Daemon) WriteCheckpoint(path string, now time.Time) (targets int, size int64, err error) {
-	d.loop.Lock()
-	defer d.loop.Unlock()
-	d.mu.Lock()
-	var recs []*target
-	for _, t := range d.targets {
-		if !t.next.IsZero() {
-			recs = append(recs, t)
-		}
-	}
-	d.mu.Unlock()
-	slices.SortFunc(recs, func(a, b *target) int { return strings.Compare(a.cfg.Name, b.cfg.Name) })
+	warm := d.warmTargets()
 	began := time.Now()
 	size, err = writeAtomically(path, func(w io.Writer) error {
-		enc := gob.NewEncoder(w)
-		if err := enc.Encode(checkpointHeader{Magic: checkpointMagic, Version: checkpointVersion, Written: now, Targets: len(recs)}); err != nil {
+		// gob hands each value, whole, to its writer in one Write: each
+		// record is encoded into one record's worth of memory while its
+		// target is locked, and goes to the file after the lock is let
+		// go, so a slow disk never holds up a target.
+		var encoded bytes.Buffer
+		enc := gob.NewEncoder(&encoded)
+		toFile := func() error {
+			_, err := encoded.WriteTo(w)
 			return err
 		}
-		for _, t := range recs {
-			// Snapshotted one at a time: the file, not the process, holds
-			// the copies.
-			rec, _ := t.checkpoint()
-			if err := enc.Encode(rec); err != nil {
-				return fmt.Errorf("target %s: %w", t.cfg.Name, err)
+		if err := enc.Encode(checkpointHeader{Magic: checkpointMagic, Version: checkpointVersion, Written: now, Targets: len(warm)}); err != nil {
+			return err
+		}
+		if err := toFile(); err != nil {
+			return err
+		}
+		for _, t := range warm {
+			if err := d.encodeRecord(enc, t.target); err != nil {
+				return fmt.Errorf("target %s: %w", t.name, err)
+			}
+			if err := toFile(); err != nil {
+				return err
 			}
 		}
-		return enc.Encode(checkpointTrailer{Targets: len(recs)})
+		if err := enc.Encode(checkpointTrailer{Targets: len(warm)}); err != nil {
+			return err
+		}
+		return toFile()
 	})
 	if d.checkpoints != nil {
-		d.checkpoints.wrote(now, time.Since(began), len(recs), size, err)
+		d.checkpoints.wrote(now, time.Since(began), len(warm), size, err)
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	return len(recs), size, nil
+	return len(warm), size, nil
+}
+
+// namedTarget is a target with the name the daemon keeps it under.
+type namedTarget struct {
+	name   string
+	target *target
+}
+
+// warmTargets lists the targets that have a history, by name. The header
+// counts the records before any is written, so the list is taken first;
+// a target that has a history keeps one (its next step only moves
+// forward), so each listed target still has a record when it is written,
+// and one that warms up meanwhile waits for the next checkpoint.
+func (d *Daemon) warmTargets() []namedTarget {
+	d.mu.Lock()
+	all := make([]namedTarget, 0, len(d.targets))
+	for name, t := range d.targets {
+		all = append(all, namedTarget{name: name, target: t})
+	}
+	d.mu.Unlock()
+	warm := all[:0]
+	for _, t := range all {
+		t.target.mu.Lock()
+		hasHistory := !t.target.next.IsZero()
+		t.target.mu.Unlock()
+		if hasHistory {
+			warm = append(warm, t)
+		}
+	}
+	slices.SortFunc(warm, func(a, b namedTarget) int { return strings.Compare(a.name, b.name) })
+	return warm
+}
+
+// encodeRecord encodes t's record with enc under t's lock. The record is a
+// copy (the forecaster's snapshots share nothing with the target), but it
+// is encoded before the lock is let go all the same, so no move of the
+// target can reach what is being encoded. d.mu is held while the record
+// is taken because a config change (Update, under d.mu) replaces the
+// target's settings and health; lock order: t.mu, then d.mu, and nothing
+// takes a target's lock while holding d.mu.
+func (d *Daemon) encodeRecord(enc *gob.Encoder, t *target) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d.mu.Lock()
+	rec, ok := t.checkpoint()
+	d.mu.Unlock()
+	if !ok {
+		return errors.New("its history is gone since the targets were listed") // never: see warmTargets
+	}
+	return enc.Encode(rec)
 }
 
 // writeAtomically writes a temporary file beside path with write, syncs it,
@@ -319,9 +393,33 @@ func writeAtomically(path string, write func(io.Writer) error) (size int64, err 
 	return st.Size(), nil
 }
 
-// checkpointer decides when Run writes the checkpoint.
+// checkpointer decides when Run writes the checkpoint, and keeps track of
+// the write running beside the loop. Only Run's goroutine uses it.
 type checkpointer struct {
 	last time.Time // the last write attempt (zero: none yet)
+	// writing is closed when the last write started ends (nil: none
+	// started).
+	writing chan struct{}
+}
+
+// busy reports whether the last write started is still running.
+func (c *checkpointer) busy() bool {
+	if c.writing == nil {
+		return false
+	}
+	select {
+	case <-c.writing:
+		return false
+	default:
+		return true
+	}
+}
+
+// wait returns once no write is running.
+func (c *checkpointer) wait() {
+	if c.writing != nil {
+		<-c.writing
+	}
 }
 
 // due reports whether a checkpoint is to be written at now under cfg: on
@@ -339,9 +437,34 @@ func (c *checkpointer) due(cfg config.Checkpoint, leader bool, now time.Time) bo
 	return now.Sub(c.last) >= time.Duration(cfg.Interval)
 }
 
-// checkpointNow writes the checkpoint of cfg and logs the result.
-func (d *Daemon) checkpointNow(cfg config.Checkpoint, c *checkpointer, now time.Time) {
+// checkpointBeside starts writing the checkpoint of cfg in a goroutine of
+// its own, so the next loop starts on time. At most one write runs: when
+// the last one has not ended yet (a disk that stalls), this one is skipped
+// and the next is due one checkpoint.interval later, as if it had run.
+func (d *Daemon) checkpointBeside(cfg config.Checkpoint, c *checkpointer, now time.Time) {
 	c.last = now
+	if c.busy() {
+		d.log.Warn("checkpoint skipped: the last one is still being written", "path", cfg.Path)
+		return
+	}
+	done := make(chan struct{})
+	c.writing = done
+	go func() {
+		defer close(done)
+		d.writeCheckpointAndLog(cfg, now)
+	}()
+}
+
+// checkpointNow writes the checkpoint of cfg in the caller's goroutine,
+// once the write running beside the loop, if any, has ended.
+func (d *Daemon) checkpointNow(cfg config.Checkpoint, c *checkpointer, now time.Time) {
+	c.wait()
+	c.last = now
+	d.writeCheckpointAndLog(cfg, now)
+}
+
+// writeCheckpointAndLog writes the checkpoint of cfg and logs the result.
+func (d *Daemon) writeCheckpointAndLog(cfg config.Checkpoint, now time.Time) {
 	n, size, err := d.WriteCheckpoint(cfg.Path, now)
 	if err != nil {
 		d.log.Error("checkpoint not written; the last one stays", "err", err)
@@ -366,7 +489,7 @@ func NewCheckpointMetrics(reg prometheus.Registerer) *CheckpointMetrics {
 		lastWrite: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "prescaler", Subsystem: "checkpoint", Name: "last_write_timestamp_seconds",
 			Help: "When the last checkpoint was written (Unix seconds), by result; 0 before the first."}, []string{"result"}),
 		duration: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "prescaler", Subsystem: "checkpoint", Name: "write_duration_seconds",
-			Help: "How long the last checkpoint write held the loop."}),
+			Help: "How long the last checkpoint write took (it runs beside the loop, waiting for one target at a time)."}),
 		size: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "prescaler", Subsystem: "checkpoint", Name: "size_bytes",
 			Help: "Size of the last checkpoint written."}),
 		targets: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "prescaler", Subsystem: "checkpoint", Name: "written_targets",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"runtime/metrics"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -16,12 +17,33 @@ import (
 )
 
 // GCPercent is the garbage collector's target that `prescaler run` sets
-// unless GOGC is set. The daemon's heap is almost all long-lived state (a
-// thousand 14-day histories are ~80 MB of the ~115 MB live at 1,000
-// targets) and it allocates little between refits, so collecting at 50 %
-// growth instead of Go's default 100 % costs a few milliseconds of CPU per
-// minute and keeps the resident set near 1.5× the live heap instead of 2×.
-const GCPercent = 50
+// unless GOGC is set. The daemon's heap is almost all long-lived state
+// without pointers (at 1,000 targets of 14 days of 1-minute steps, the
+// histories are ~80 MB of the ~160 MB live, the models most of the rest),
+// which a collection marks in no time, so collecting at 25 % growth
+// instead of Go's default 100 % keeps the resident set near 1.25× the
+// live heap instead of 2× for CPU the scale test does not measure
+// (docs/BENCHMARKS.md).
+const GCPercent = 25
+
+// releaseIdleAbove is how much free heap the runtime may keep mapped after
+// a loop before Run returns it to the OS. A loop's work (16 targets at once
+// reading, deciding and writing) leaves tens of MB of garbage; the
+// runtime's background scavenger returns freed memory over minutes and
+// keeps about 10 % above the heap's goal meanwhile, so without this the
+// resident set would carry each loop's high-water mark until the next.
+const releaseIdleAbove = 16 << 20
+
+// releaseIdleMemory collects and returns the free heap to the OS when more
+// than releaseIdleAbove of it is still mapped: one collection per loop at
+// most, which at 1,000 targets costs milliseconds.
+func releaseIdleMemory() {
+	free := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+	metrics.Read(free)
+	if free[0].Value.Kind() == metrics.KindUint64 && free[0].Value.Uint64() > releaseIdleAbove {
+		debug.FreeOSMemory()
+	}
+}
 
 // Daemon runs the control loop over every configured target. Targets are
 // independent: each has its own forecaster and its own deadline, and one
@@ -287,13 +309,25 @@ func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
 	outcomes := make([]Outcome, len(targets))
 	var wg sync.WaitGroup
 	limit := make(chan struct{}, maxParallelTargets)
+	// Everything the loop does to one target runs under that target's
+	// mu, so a checkpoint written beside the loop (WriteCheckpoint) takes
+	// each record between two moves of its target, never halfway through
+	// one. A target waiting for its backfill, then for a slot, holds its
+	// lock meanwhile; that wait ends by the loop's deadline, and so does
+	// the checkpoint's wait for that target. The backfill itself works on
+	// a copy of the target and needs no lock.
 	for i, t := range targets {
 		wg.Add(1)
-		if b := t.pendingBackfill(d.background, src, now, d.backfillSlots); b != nil {
+		t.mu.Lock()
+		b := t.pendingBackfill(d.background, src, now, d.backfillSlots)
+		t.mu.Unlock()
+		if b != nil {
 			// It takes a slot once its history is in, so the warm targets
 			// go on meanwhile.
 			go func() {
 				defer wg.Done()
+				t.mu.Lock()
+				defer t.mu.Unlock()
 				outcomes[i] = t.awaitBackfill(ctx, b, limit, src, now)
 			}()
 			continue
@@ -301,6 +335,8 @@ func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
 		limit <- struct{}{}
 		go func() {
 			defer func() { <-limit; wg.Done() }()
+			t.mu.Lock()
+			defer t.mu.Unlock()
 			outcomes[i] = t.reconcile(ctx, src, now)
 		}()
 	}
@@ -344,10 +380,11 @@ const maxParallelTargets = 16
 
 // Run loops every config interval until ctx ends; each loop gets a deadline
 // of one interval, so a stuck source cannot stall the next loop. Headroom
-// replays and history backfills run beside the loop. With checkpoint.path
-// set, Run first restores the targets from the checkpoint, and while its
-// loops write (the leader's) saves them every checkpoint.interval and once
-// more when ctx ends.
+// replays, history backfills and checkpoint writes run beside the loop.
+// With checkpoint.path set, Run first restores the targets from the
+// checkpoint, and while its loops write (the leader's) saves them every
+// checkpoint.interval, one write at a time, and once more when ctx ends,
+// after any write still in flight and before it returns.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.stopBackground()
 	if d.tuner != nil {
@@ -367,9 +404,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		loopCtx, cancel := context.WithTimeout(ctx, interval)
 		d.RunOnce(loopCtx, time.Now())
 		cancel()
+		releaseIdleMemory()
 		cp := d.Config().Checkpoint
 		if now := time.Now(); ckpt.due(cp, d.ledLastLoop.Load(), now) {
-			d.checkpointNow(cp, &ckpt, now)
+			// Beside the next loops: the write takes each target's
+			// record under that target's lock, not the loop's.
+			d.checkpointBeside(cp, &ckpt, now)
 		}
 		if next := d.interval(); next != interval {
 			interval = next
@@ -377,6 +417,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			// The last write must be the newest: the one in flight, if
+			// any, ends first, and nothing writes after this one.
+			ckpt.wait()
 			if cp := d.Config().Checkpoint; cp.Path != "" && d.ledLastLoop.Load() {
 				d.checkpointNow(cp, &ckpt, time.Now())
 			}

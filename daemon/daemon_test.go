@@ -18,7 +18,7 @@ import (
 )
 
 // synthDemand serves the built-in synthetic trace by time: step values are
-// the sums of their minutes.
+// the means of their minutes, as a demand query's rate per minute.
 type synthDemand struct {
 	minutes trace.Series
 	mu      sync.Mutex
@@ -26,7 +26,7 @@ type synthDemand struct {
 	calls   []time.Time // from of every call
 }
 
-func (s *synthDemand) Steps(_ context.Context, t *config.Target, from, to time.Time) ([]float64, error) {
+func (s *synthDemand) Steps(_ context.Context, t *config.Target, from, to time.Time) ([]scaler.PerMinute, error) {
 	s.mu.Lock()
 	s.calls = append(s.calls, from)
 	err := s.err
@@ -35,7 +35,7 @@ func (s *synthDemand) Steps(_ context.Context, t *config.Target, from, to time.T
 		return nil, err
 	}
 	step := time.Duration(t.Forecast.Step)
-	var out []float64
+	var out []scaler.PerMinute
 	for at := from; !at.Add(step).After(to); at = at.Add(step) {
 		sum := 0.0
 		for m := at; m.Before(at.Add(step)); m = m.Add(time.Minute) {
@@ -45,7 +45,7 @@ func (s *synthDemand) Steps(_ context.Context, t *config.Target, from, to time.T
 			}
 			sum += s.minutes.Values[i]
 		}
-		out = append(out, sum)
+		out = append(out, scaler.PerMinute(sum/step.Minutes()))
 	}
 	return out, nil
 }
@@ -298,7 +298,7 @@ func TestMetricsExposition(t *testing.T) {
 	if v := testutil.ToFloat64(r.d.metrics.leadTime.WithLabelValues(labelsOf("a")...)); v != 180 {
 		t.Errorf("lead time %v s, want 180", v)
 	}
-	if v := testutil.ToFloat64(r.d.metrics.forecast.WithLabelValues(labelsOf("a", "quantile_peak")...)); math.Abs(v-out.Decision.PeakDemand) > 1e-9 {
+	if v := testutil.ToFloat64(r.d.metrics.forecast.WithLabelValues(labelsOf("a", "quantile_peak")...)); math.Abs(v-float64(out.Decision.PeakDemand)) > 1e-9 {
 		t.Errorf("forecast metric %v, decision peak %v", v, out.Decision.PeakDemand)
 	}
 	if problems := lint(t, r.reg); len(problems) > 0 {

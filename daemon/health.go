@@ -251,8 +251,8 @@ func (t *target) observeServing(ctx context.Context, src SignalSource, state Sca
 	for range newSteps {
 		t.health.short.push(sv.forecastShort)
 	}
-	if t.health.learner != nil && sig.ReadyReplicas > 0 && !math.IsNaN(t.lastDemand) {
-		t.health.learner.Add(scaler.CapacitySample{PerReplica: t.lastDemand / float64(sig.ReadyReplicas),
+	if t.health.learner != nil && sig.ReadyReplicas > 0 && !math.IsNaN(float64(t.lastDemand)) {
+		t.health.learner.Add(scaler.CapacitySample{PerReplica: float64(t.lastDemand) / float64(sig.ReadyReplicas),
 			Latency: sig.Latency, GPUUtilization: sig.GPUUtilization})
 	}
 	return sv, err
@@ -260,14 +260,14 @@ func (t *target) observeServing(ctx context.Context, src SignalSource, state Sca
 
 // replicaCapacity is the per-replica capacity the decision uses: the
 // configured number, or the learned one once there is one, or the fallback.
-func (t *target) replicaCapacity() (float64, bool) {
+func (t *target) replicaCapacity() (scaler.PerMinute, bool) {
 	if !t.cfg.ReplicaCapacity.Auto {
-		return t.cfg.ReplicaCapacity.Value, false
+		return scaler.PerMinute(t.cfg.ReplicaCapacity.Value), false
 	}
 	if est, ok := t.health.learner.Estimate(); ok {
-		return est.PerReplica, true
+		return scaler.PerMinute(est.PerReplica), true
 	}
-	return t.cfg.FallbackReplicaCapacity, false
+	return scaler.PerMinute(t.cfg.FallbackReplicaCapacity), false
 }
 
 // judge updates the demotion state from the forecast's record. It returns

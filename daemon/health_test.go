@@ -52,7 +52,7 @@ func TestAutoCapacityIsLearnedFromGPUUtilization(t *testing.T) {
 	for i := 1; i <= minLearnSamples; i++ {
 		last = r.d.RunOnce(context.Background(), r.evening.Add(time.Duration(i)*time.Minute))[0]
 	}
-	if !last.CapacityLearned || math.Abs(last.ReplicaCapacity-90) > 0.5 {
+	if !last.CapacityLearned || math.Abs(float64(last.ReplicaCapacity)-90) > 0.5 {
 		t.Fatalf("after %d loops capacity %v learned=%v, want 90 learned", minLearnSamples, last.ReplicaCapacity, last.CapacityLearned)
 	}
 	// The same forecast needs three times fewer replicas at 90 than at 30.
@@ -101,7 +101,7 @@ type erraticDemand struct {
 	factor float64
 }
 
-func (s *erraticDemand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]float64, error) {
+func (s *erraticDemand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]scaler.PerMinute, error) {
 	values, err := s.synthDemand.Steps(ctx, t, from, to)
 	step := time.Duration(t.Forecast.Step)
 	for i := range values {
@@ -109,9 +109,9 @@ func (s *erraticDemand) Steps(ctx context.Context, t *config.Target, from, to ti
 		switch {
 		case at.Before(s.from):
 		case at.Unix()/60%2 == 0:
-			values[i] *= s.factor
+			values[i] *= scaler.PerMinute(s.factor)
 		default:
-			values[i] /= s.factor
+			values[i] /= scaler.PerMinute(s.factor)
 		}
 	}
 	return values, err

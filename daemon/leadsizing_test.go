@@ -242,12 +242,12 @@ type cutDemand struct {
 	after time.Time
 }
 
-func (c cutDemand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]float64, error) {
+func (c cutDemand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]scaler.PerMinute, error) {
 	values, err := c.DemandSource.Steps(ctx, t, from, to)
 	step := time.Duration(t.Forecast.Step)
 	for i := range values {
 		if from.Add(time.Duration(i+1) * step).After(c.after) {
-			values[i] = math.NaN()
+			values[i] = scaler.PerMinute(math.NaN())
 		}
 	}
 	return values, err

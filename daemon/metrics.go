@@ -336,12 +336,12 @@ func (m *Metrics) forgetDecision(target string) {
 // recordHealth exports the learned capacity, the forecast's record and the
 // demotion state.
 func (m *Metrics) recordHealth(o Outcome, t *targetValues) {
-	if !math.IsNaN(o.Demand) {
-		m.demand.set(t, "", o.Demand)
+	if !math.IsNaN(float64(o.Demand)) {
+		m.demand.set(t, "", float64(o.Demand))
 	}
 	m.replicas.set(t, "", float64(o.Replicas))
 	m.readyReplicas.set(t, "", float64(o.Signals.ReadyReplicas))
-	m.capacityPer.set(t, "", o.ReplicaCapacity)
+	m.capacityPer.set(t, "", float64(o.ReplicaCapacity))
 	m.capacityLearned.set(t, "", boolGauge(o.CapacityLearned))
 	m.forecastError.set(t, "", o.Health.WAPE)
 	m.shortShare.set(t, "", o.Health.ShortShare)

@@ -46,7 +46,7 @@ type gathered struct {
 	nodes       NodeState
 	// replicaCapacity is the per-replica capacity to decide with, learned
 	// or configured.
-	replicaCapacity float64
+	replicaCapacity scaler.PerMinute
 	capacityLearned bool
 	// tuneErr is a headroom replay's failure since the last loop, and
 	// tuneNews whether its choice is new and to be announced.

@@ -136,7 +136,7 @@ func (t *target) countShadow(now time.Time, g gathered, floor int32) *ShadowCoun
 		return nil // no new step, or the newest one had no data
 	}
 	step := time.Duration(t.cfg.Forecast.Step)
-	if c, ok := t.shadow.account(t.next.Add(-step), step, g.lead, t.lastDemand, g.replicaCapacity); ok {
+	if c, ok := t.shadow.account(t.next.Add(-step), step, g.lead, float64(t.lastDemand), float64(g.replicaCapacity)); ok {
 		return &c
 	}
 	return nil

@@ -13,12 +13,13 @@ import (
 // over Prometheus, the Kubernetes informers and the writer implement them in
 // the command's wiring; tests implement them in a few lines.
 
-// DemandSource returns a target's demand, one value per forecast step.
+// DemandSource returns a target's demand, one value per forecast step: the
+// mean request rate over the step, per minute, whatever the step's length.
 type DemandSource interface {
 	// Steps returns the complete steps of the target's demand that start at
 	// or after from and end at or before to, oldest first, on the grid
 	// from + k·step. A step without data is NaN.
-	Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]float64, error)
+	Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]scaler.PerMinute, error)
 }
 
 // CapacitySource tells how many replicas of a target the cluster can run now.

@@ -71,15 +71,12 @@ func forecastOf(o Outcome) *ForecastStatus {
 	if len(o.Forecast) == 0 {
 		return nil
 	}
-	// The forecaster works in demand per step; the metrics and the status
-	// speak per minute.
-	perMinute := 1 / o.stepMinutes()
 	return &ForecastStatus{
-		MeanNext:     o.Forecast[0].Mean * perMinute,
-		QuantilePeak: o.Decision.PeakDemand,
-		MeanLead:     o.LeadForecast.Mean * perMinute,
-		LowerLead:    o.LeadForecast.Lower * perMinute,
-		UpperLead:    o.LeadForecast.Upper * perMinute,
+		MeanNext:     float64(o.Forecast[0].Mean),
+		QuantilePeak: float64(o.Decision.PeakDemand),
+		MeanLead:     o.LeadForecast.Mean,
+		LowerLead:    o.LeadForecast.Lower,
+		UpperLead:    o.LeadForecast.Upper,
 	}
 }
 

@@ -64,13 +64,13 @@ type Outcome struct {
 	// Step is the forecast step.
 	Step time.Duration
 
-	// Demand is the newest observed step's demand per minute (NaN: none yet).
-	Demand float64
+	// Demand is the newest observed step's demand (NaN: none yet).
+	Demand scaler.PerMinute
 	// Signals are the serving signals read this loop.
 	Signals Signals
 	// ReplicaCapacity is the per-replica capacity the decision used, and
 	// CapacityLearned whether it was learned (false: configured or fallback).
-	ReplicaCapacity float64
+	ReplicaCapacity scaler.PerMinute
 	CapacityLearned bool
 	// Health is the forecast's recent record, Demoted the state after this
 	// loop and DemotionChange the sentence of a change made this loop.
@@ -108,9 +108,6 @@ type Outcome struct {
 	PlaceholderGPUSeconds float64
 }
 
-// stepMinutes converts per-step demand to per-minute.
-func (o Outcome) stepMinutes() float64 { return o.Step.Minutes() }
-
 // PhaseTimes is how long one target's loop spent in each phase. Fit is the
 // forecaster's work on the steps read (updates and refits; those of a
 // backfill handed over included, though it ran beside the loop); Read is
@@ -131,9 +128,9 @@ type target struct {
 	// next is the start of the next demand step to read.
 	next time.Time
 	// lastValid is the end of the newest step that had data, lastDemand its
-	// demand per minute.
+	// demand.
 	lastValid  time.Time
-	lastDemand float64
+	lastDemand scaler.PerMinute
 	restored   bool
 	// backfill is the backfill bringing the target up to date beside the
 	// loop, or finished and not yet handed over (nil: none).
@@ -166,7 +163,7 @@ func newTarget(cfg config.Target) (*target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", cfg.Name, err)
 	}
-	return &target{cfg: cfg, plan: plan, lastDemand: math.NaN(), health: h}, nil
+	return &target{cfg: cfg, plan: plan, lastDemand: scaler.PerMinute(math.NaN()), health: h}, nil
 }
 
 // sources bundles what a reconcile reads and writes.
@@ -267,7 +264,7 @@ func (t *target) feed(ctx context.Context, demand DemandSource, now time.Time, l
 
 // observeSteps feeds the values of the steps from t.next on, and counts
 // and reports the ones the forecaster refused.
-func (t *target) observeSteps(values []float64, now time.Time) forecasterReport {
+func (t *target) observeSteps(values []scaler.PerMinute, now time.Time) forecasterReport {
 	r := forecasterReport{Steps: len(values)}
 	before := t.refusedSoFar()
 	fitBegan := time.Now()
@@ -285,10 +282,11 @@ func (t *target) observeSteps(values []float64, now time.Time) forecasterReport 
 // observe feeds one demand step to the forecaster, then scores the forecast
 // made one lead time ago for it and hands over the forecast for the step one
 // lead time ahead. What it did is counted in r.
-func (t *target) observe(v float64, r *forecasterReport) {
+func (t *target) observe(demand scaler.PerMinute, r *forecasterReport) {
 	step := time.Duration(t.cfg.Forecast.Step)
 	roll := t.plan.Rolling()
 	failedRefits := roll.FailedRefits
+	v := float64(demand)
 	if math.IsNaN(v) {
 		r.countInvalid(reasonMissing, 1)
 	}
@@ -313,7 +311,7 @@ func (t *target) observe(v float64, r *forecasterReport) {
 	t.next = t.next.Add(step)
 	if !math.IsNaN(v) {
 		t.lastValid = t.next
-		t.lastDemand = v / step.Minutes()
+		t.lastDemand = demand
 	}
 }
 

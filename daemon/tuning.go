@@ -8,6 +8,7 @@ import (
 
 	"github.com/prescaler/prescaler/config"
 	"github.com/prescaler/prescaler/policy"
+	"github.com/prescaler/prescaler/scaler"
 )
 
 // Event reasons of the headroom tuning.
@@ -27,11 +28,11 @@ type TuneRequest struct {
 	Target config.Target
 	// Demand is the target's history, one value per forecast step (NaN:
 	// missing), oldest first; End is the end of its last step.
-	Demand []float64
+	Demand []scaler.PerMinute
 	End    time.Time
-	// ReplicaCapacity is the demand per minute one Ready replica serves;
-	// Lead the pods' start-up time.
-	ReplicaCapacity float64
+	// ReplicaCapacity is the demand one Ready replica serves; Lead the
+	// pods' start-up time.
+	ReplicaCapacity scaler.PerMinute
 	Lead            time.Duration
 	// MinReplicas and MaxReplicas are the user's bounds; CapacityReplicas
 	// the replicas the cluster can run (negative: unknown).
@@ -103,7 +104,7 @@ func (t *target) maybeTune(queue chan<- tuneJob, sit policy.Situation, state Sca
 	if t.tune.inFlight || now.Before(t.tune.next) {
 		return
 	}
-	req := TuneRequest{Target: t.cfg, Demand: t.plan.Rolling().History(), End: t.next,
+	req := TuneRequest{Target: t.cfg, Demand: perMinute(t.plan.Rolling().History()), End: t.next,
 		ReplicaCapacity: sit.ReplicaCapacity, Lead: sit.Lead, MinReplicas: sit.UserMinReplicas,
 		MaxReplicas: state.MaxReplicas, CapacityReplicas: sit.CapacityReplicas}
 	select {
@@ -195,4 +196,14 @@ func (d *Daemon) DrainTuning(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// perMinute types the forecaster's history, which is the demand series it
+// was fed.
+func perMinute(values []float64) []scaler.PerMinute {
+	out := make([]scaler.PerMinute, len(values))
+	for i, v := range values {
+		out[i] = scaler.PerMinute(v)
+	}
+	return out
 }

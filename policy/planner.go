@@ -168,8 +168,8 @@ type Situation struct {
 	Elapsed time.Duration
 	// Lead is the pods' start-up time now (configured or measured).
 	Lead time.Duration
-	// ReplicaCapacity is the demand per minute one Ready replica serves.
-	ReplicaCapacity float64
+	// ReplicaCapacity is the demand one Ready replica serves.
+	ReplicaCapacity scaler.PerMinute
 	Headroom        Headroom
 	// Fresh is false when demand could not be read or is stale: the floor
 	// in force is then kept.
@@ -215,7 +215,7 @@ func Decide(set Settings, s Situation, forecast []scaler.Step) Plan {
 	return decide(set, s, forecast, nil)
 }
 
-func decide(set Settings, s Situation, forecast []scaler.Step, peaks []float64) Plan {
+func decide(set Settings, s Situation, forecast []scaler.Step, peaks []scaler.PerMinute) Plan {
 	in := scaler.Inputs{
 		StepLength:            set.Step,
 		Forecast:              forecast,
@@ -223,7 +223,7 @@ func decide(set Settings, s Situation, forecast []scaler.Step, peaks []float64) 
 		Lead:                  s.Lead,
 		Guard:                 set.Guard,
 		Elapsed:               s.Elapsed,
-		ReplicaCapacity:       s.ReplicaCapacity * s.Headroom.Utilization,
+		ReplicaCapacity:       s.ReplicaCapacity * scaler.PerMinute(s.Headroom.Utilization),
 		UserMinReplicas:       s.UserMinReplicas,
 		MaxReplicas:           s.MaxReplicas,
 		CurrentFloor:          s.CurrentFloor,
@@ -250,22 +250,25 @@ func (set Settings) ForecastSteps(s Situation) int {
 }
 
 // forecast reads, for every step the decision covers, the model's mean and
-// the headroom's quantile of that step and of the peak up to it.
-func (p *Planner) forecast(n int, quantile float64) ([]scaler.Step, []float64, bool) {
+// the headroom's quantile of that step and of the peak up to it. The model
+// forecasts the demand series it is fed, which is demand per minute.
+func (p *Planner) forecast(n int, quantile float64) ([]scaler.Step, []scaler.PerMinute, bool) {
 	model := p.roll.Model()
 	if model == nil {
 		return nil, nil, false
 	}
-	steps, peaks := make([]scaler.Step, n), make([]float64, n)
-	if err := model.PeakQuantiles(quantile, peaks); err != nil {
+	quantiles := make([]float64, n)
+	if err := model.PeakQuantiles(quantile, quantiles); err != nil {
 		return nil, nil, false
 	}
+	steps, peaks := make([]scaler.Step, n), make([]scaler.PerMinute, n)
 	for h := range steps {
 		q, err := model.Quantile(h+1, quantile)
 		if err != nil {
 			return nil, nil, false
 		}
-		steps[h] = scaler.Step{Mean: model.Point(h + 1), Upper: q}
+		steps[h] = scaler.Step{Mean: scaler.PerMinute(model.Point(h + 1)), Upper: scaler.PerMinute(q)}
+		peaks[h] = scaler.PerMinute(quantiles[h])
 	}
 	return steps, peaks, true
 }

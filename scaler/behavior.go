@@ -123,8 +123,8 @@ const (
 // behavior rule is read).
 func (in Inputs) behavior(d *Decision, raise, hold int) *Behavior {
 	rampDue := d.RampDue
-	holdAt := in.replicasFor(in.peakPerMinute(hold))
-	returns := holdAt > in.replicasFor(in.peakPerMinute(1))
+	holdAt := in.replicasFor(in.peak(hold))
+	returns := holdAt > in.replicasFor(in.peak(1))
 	d.TroughDue = in.Troughs && !rampDue && !returns && in.CurrentReplicas > max(holdAt, in.UserMinReplicas)
 	if !rampDue && !returns && !d.TroughDue {
 		return in.UserBehavior
@@ -185,13 +185,15 @@ func disabled(user *Rules) bool { return user != nil && user.SelectPolicy == Sel
 // rampPodsPerPeriod is the steepest rise of the replicas the forecast needs
 // within the lead time, in pods per policy period.
 func (in Inputs) rampPodsPerPeriod(raise int) int32 {
-	steepest := 0.0
+	var steepest PerMinute
 	prev := in.Forecast[0].Upper
 	for _, s := range in.Forecast[1:raise] {
-		steepest = math.Max(steepest, s.Upper-prev)
+		steepest = max(steepest, s.Upper-prev)
 		prev = s.Upper
 	}
-	perPeriod := steepest / in.StepLength.Minutes() / in.ReplicaCapacity * policyPeriodSeconds / in.StepLength.Seconds()
+	// The rise per step in replicas, spread over the step's seconds and
+	// counted per policy period.
+	perPeriod := float64(steepest/in.ReplicaCapacity) * policyPeriodSeconds / in.StepLength.Seconds()
 	return int32(math.Min(math.Ceil(perPeriod), math.MaxInt32))
 }
 

@@ -42,11 +42,21 @@ func Reasons() []Reason {
 		ReasonRampLimit, ReasonScaleDownGuard, ReasonFallback, ReasonDemoted}
 }
 
-// Step is the forecast of demand for one future step, in requests per step.
+// PerMinute is demand in requests per minute, the one unit demand keeps on
+// its way from the demand query to the floor: the query answers the mean
+// request rate over each step in it, whatever the step's length
+// (docs/config.md), the forecaster forecasts that series step by step, and
+// a replica's capacity is stated in it, so the replicas a demand needs are
+// demand / capacity with no conversion between. Backlogs (the queue depth)
+// are requests, not a rate.
+type PerMinute float64
+
+// Step is the forecast of demand for one future step: the mean rate over
+// the step.
 type Step struct {
-	Mean float64
+	Mean PerMinute
 	// Upper is the configured demand quantile (e.g. the 90th percentile).
-	Upper float64
+	Upper PerMinute
 }
 
 // Inputs is everything one decision needs.
@@ -55,10 +65,10 @@ type Inputs struct {
 	StepLength time.Duration
 	Forecast   []Step
 	// Peaks, when set, holds for each k the demand quantile of the peak over
-	// the first k steps (Peaks[k-1], requests per step): the windows the
-	// floor covers are then sized by the quantile of their peak, not by the
-	// largest per-step quantile. It must be as long as Forecast.
-	Peaks []float64
+	// the first k steps (Peaks[k-1]): the windows the floor covers are then
+	// sized by the quantile of their peak, not by the largest per-step
+	// quantile. It must be as long as Forecast.
+	Peaks []PerMinute
 	// Lead is the pods' start-up time: a replica asked for now serves after it.
 	Lead time.Duration
 	// Guard is how long the forecast must stay low before the floor comes down
@@ -69,9 +79,8 @@ type Inputs struct {
 	// (the daemon reads a step a scrape lag after it ends, and loops several
 	// times per step) is part-way into it. 0 at a step boundary.
 	Elapsed time.Duration
-	// ReplicaCapacity is the requests per minute one Ready replica serves at
-	// its target.
-	ReplicaCapacity float64
+	// ReplicaCapacity is the demand one Ready replica serves at its target.
+	ReplicaCapacity PerMinute
 
 	// UserMinReplicas is the user's own minReplicas: prescaler never goes below.
 	UserMinReplicas int32
@@ -136,8 +145,8 @@ type Decision struct {
 	Message  string
 	// Needed is the replica count the forecast asks for before any bound.
 	Needed int32
-	// PeakDemand is the demand quantile (requests per minute) that sized Needed.
-	PeakDemand float64
+	// PeakDemand is the demand quantile that sized Needed.
+	PeakDemand PerMinute
 	// RampDue reports a forecast rise above the current replicas within the lead time.
 	RampDue bool
 	// TroughDue reports that, with Inputs.Troughs, the forecast over the
@@ -163,8 +172,8 @@ func Decide(in Inputs) Decision {
 		return fallback(in, err.Error())
 	}
 	raise, hold := in.raiseSteps(), in.holdSteps()
-	raisePeak := in.peakPerMinute(raise) + in.drainPerMinute()
-	holdPeak := in.peakPerMinute(hold)
+	raisePeak := in.peak(raise) + in.drain()
+	holdPeak := in.peak(hold)
 	raiseTo := in.replicasFor(raisePeak)
 	holdAt := in.replicasFor(holdPeak)
 	nodesTo, nodesPeak := in.nodesNeed()
@@ -200,7 +209,7 @@ func Decide(in Inputs) Decision {
 		}
 		d.Message = fmt.Sprintf("forecast %.0f req/min over the next %s needs %d replicas of %.0f req/min",
 			raisePeak, window, raiseTo, in.ReplicaCapacity)
-		if drain := in.drainPerMinute(); drain > 0 {
+		if drain := in.drain(); drain > 0 {
 			d.Message += fmt.Sprintf(" (%.0f of them drain a backlog of %.0f requests)", drain, in.Backlog)
 		}
 		if d.NodesDue {
@@ -217,11 +226,11 @@ func Decide(in Inputs) Decision {
 // nodes hold now is known, the replicas the forecast asks for over the
 // window that also covers a node's start (Elapsed + NodeLead + Lead), and
 // the demand that sized it; 0 otherwise.
-func (in Inputs) nodesNeed() (int32, float64) {
+func (in Inputs) nodesNeed() (int32, PerMinute) {
 	if in.NodeLead <= 0 || in.CapacityReplicas < 0 {
 		return 0, 0
 	}
-	peak := in.peakPerMinute(in.nodeSteps()) + in.drainPerMinute()
+	peak := in.peak(in.nodeSteps()) + in.drain()
 	return in.replicasFor(peak), peak
 }
 
@@ -236,7 +245,7 @@ func (in Inputs) placeholders(floor, nodesTo int32) int32 {
 
 // lower brings the floor down towards what covers the forecast over the lead
 // time and the guard window, at a bounded rate.
-func (d *Decision) lower(in Inputs, current, holdAt int32, holdPeak float64) {
+func (d *Decision) lower(in Inputs, current, holdAt int32, holdPeak PerMinute) {
 	target := max(d.Needed, holdAt)
 	if target > d.Needed {
 		d.Reason = ReasonScaleDownGuard
@@ -301,7 +310,7 @@ func (in Inputs) validate() error {
 		return fmt.Errorf("no fresh forecast: keeping the floor in force")
 	case in.StepLength <= 0:
 		return fmt.Errorf("forecast step %s must be positive", in.StepLength)
-	case !(in.ReplicaCapacity > 0) || math.IsInf(in.ReplicaCapacity, 0):
+	case !(in.ReplicaCapacity > 0) || math.IsInf(float64(in.ReplicaCapacity), 0):
 		return fmt.Errorf("replica capacity %v must be a positive number", in.ReplicaCapacity)
 	case in.Lead < 0 || in.Guard < 0 || in.Elapsed < 0:
 		return fmt.Errorf("lead %s, guard %s and elapsed %s must not be negative", in.Lead, in.Guard, in.Elapsed)
@@ -315,7 +324,7 @@ func (in Inputs) validate() error {
 			len(in.Forecast), in.Elapsed, in.NodeLead, in.Lead, in.nodeSteps())
 	}
 	for i, s := range in.Forecast {
-		if math.IsNaN(s.Upper) || math.IsInf(s.Upper, 0) || s.Upper < 0 {
+		if !isDemand(s.Upper) {
 			return fmt.Errorf("forecast step %d upper quantile %v is not a demand", i+1, s.Upper)
 		}
 	}
@@ -323,7 +332,7 @@ func (in Inputs) validate() error {
 		return fmt.Errorf("%d peak quantiles for %d forecast steps", len(in.Peaks), len(in.Forecast))
 	}
 	for i, p := range in.Peaks {
-		if math.IsNaN(p) || math.IsInf(p, 0) || p < 0 {
+		if !isDemand(p) {
 			return fmt.Errorf("peak quantile over %d steps %v is not a demand", i+1, p)
 		}
 	}
@@ -362,33 +371,37 @@ func ForecastStepsWithNodes(step, elapsed, lead, guard, nodeLead time.Duration) 
 	return stepsThrough(elapsed+lead+max(guard, nodeLead), step)
 }
 
-// peakPerMinute is the demand quantile of the peak over the first n steps
-// (Peaks), or else the largest per-step upper quantile, in requests per
-// minute.
-func (in Inputs) peakPerMinute(n int) float64 {
-	if len(in.Peaks) >= n {
-		return in.Peaks[n-1] / in.StepLength.Minutes()
-	}
-	peak := 0.0
-	for _, s := range in.Forecast[:n] {
-		peak = math.Max(peak, s.Upper)
-	}
-	return peak / in.StepLength.Minutes()
+// isDemand reports whether d is a demand: finite and not negative.
+func isDemand(d PerMinute) bool {
+	return !math.IsNaN(float64(d)) && !math.IsInf(float64(d), 0) && d >= 0
 }
 
-// drainPerMinute is the extra rate that clears the backlog within one lead
+// peak is the demand quantile of the peak over the first n steps (Peaks),
+// or else the largest per-step upper quantile.
+func (in Inputs) peak(n int) PerMinute {
+	if len(in.Peaks) >= n {
+		return in.Peaks[n-1]
+	}
+	var peak PerMinute
+	for _, s := range in.Forecast[:n] {
+		peak = max(peak, s.Upper)
+	}
+	return peak
+}
+
+// drain is the extra rate that clears the backlog within one lead
 // time (at least one step): requests already waiting are demand the
 // forecast of arrivals does not hold.
-func (in Inputs) drainPerMinute() float64 {
+func (in Inputs) drain() PerMinute {
 	if !(in.Backlog > 0) || math.IsInf(in.Backlog, 0) {
 		return 0
 	}
-	return in.Backlog / max(in.Lead, in.StepLength).Minutes()
+	return PerMinute(in.Backlog / max(in.Lead, in.StepLength).Minutes())
 }
 
 // replicasFor is ⌈demand / capacity⌉, saturated at the int32 range.
-func (in Inputs) replicasFor(perMinute float64) int32 {
-	r := math.Ceil(perMinute/in.ReplicaCapacity - 1e-9)
+func (in Inputs) replicasFor(demand PerMinute) int32 {
+	r := math.Ceil(float64(demand/in.ReplicaCapacity) - 1e-9)
 	if r > math.MaxInt32 {
 		return math.MaxInt32
 	}

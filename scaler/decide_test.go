@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// flat returns n forecast steps of v requests per step.
-func flat(n int, v float64) []Step {
+// flat returns n forecast steps of v requests per minute.
+func flat(n int, v PerMinute) []Step {
 	f := make([]Step, n)
 	for i := range f {
 		f[i] = Step{Mean: v, Upper: v}
@@ -17,7 +17,7 @@ func flat(n int, v float64) []Step {
 
 // withPeak returns a flat forecast with a block of higher demand at steps
 // [from, to) (0-based: step i is i+1 steps ahead).
-func withPeak(n int, base, peak float64, from, to int) []Step {
+func withPeak(n int, base, peak PerMinute, from, to int) []Step {
 	f := flat(n, base)
 	for i := from; i < to; i++ {
 		f[i] = Step{Mean: peak, Upper: peak}
@@ -69,9 +69,9 @@ func TestDecide(t *testing.T) {
 			in.Forecast = flat(10, 500)
 			in.Forecast[0].Upper = 610
 		}, 7, ReasonForecast, true},
-		{"step length converts to per minute", func(in *Inputs) {
+		{"a longer step keeps demand per minute", func(in *Inputs) {
 			in.StepLength = 5 * time.Minute
-			in.Forecast = flat(4, 2500) // 500 req/min
+			in.Forecast = flat(4, 500) // the mean rate over each 5 minutes
 		}, 5, ReasonForecast, false},
 		{"below the user's minimum", func(in *Inputs) {
 			in.Forecast = flat(10, 50)
@@ -123,7 +123,7 @@ func TestDecide(t *testing.T) {
 			in.Forecast = flat(3, 900)
 		}, 5, ReasonFallback, false},
 		{"a NaN forecast falls back", func(in *Inputs) {
-			in.Forecast[1].Upper = nan()
+			in.Forecast[1].Upper = PerMinute(nan())
 		}, 5, ReasonFallback, false},
 	}
 	for _, c := range cases {

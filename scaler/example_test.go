@@ -20,11 +20,11 @@ func ExampleDecide() {
 	moments := []struct {
 		name          string
 		floor, pods   int32
-		upperQuantile []float64 // the 0.9 quantile of demand per step, next 9 minutes
+		upperQuantile []scaler.PerMinute // the 0.9 quantile of demand, next 9 minutes
 	}{
-		{"07:55 ramp ahead", 2, 3, []float64{140, 170, 230, 260, 280, 300, 310, 320, 320}},
-		{"08:10 peak beyond the GPUs", 6, 6, []float64{380, 420, 460, 470, 450, 430, 400, 380, 360}},
-		{"09:30 demand falling", 8, 8, []float64{210, 190, 170, 160, 150, 150, 140, 130, 120}},
+		{"07:55 ramp ahead", 2, 3, []scaler.PerMinute{140, 170, 230, 260, 280, 300, 310, 320, 320}},
+		{"08:10 peak beyond the GPUs", 6, 6, []scaler.PerMinute{380, 420, 460, 470, 450, 430, 400, 380, 360}},
+		{"09:30 demand falling", 8, 8, []scaler.PerMinute{210, 190, 170, 160, 150, 150, 140, 130, 120}},
 	}
 	for _, m := range moments {
 		in := base

@@ -231,7 +231,7 @@ func decideRamp(ctx context.Context, t *testing.T, w *writer.Writer, ref config.
 	}
 	d := scaler.Decide(scaler.Inputs{
 		StepLength: 15 * time.Second,
-		Forecast:   []scaler.Step{{Mean: 10, Upper: 10}, {Mean: 40, Upper: 40}, {Mean: 10, Upper: 10}, {Mean: 40, Upper: 40}},
+		Forecast:   []scaler.Step{{Mean: 40, Upper: 40}, {Mean: 160, Upper: 160}, {Mean: 40, Upper: 40}, {Mean: 160, Upper: 160}},
 		Lead:       15 * time.Second, Guard: guard, ReplicaCapacity: 40,
 		UserMinReplicas: st.UserMinReplicas, MaxReplicas: st.MaxReplicas,
 		CurrentFloor: st.MinReplicas, CurrentReplicas: st.CurrentReplicas, CapacityReplicas: -1,

@@ -590,8 +590,8 @@ type decisionRecord struct {
 func decisionAnnotation(d scaler.Decision, res Result, at time.Time) string {
 	rec := decisionRecord{At: at.UTC().Format(time.RFC3339), PreviousFloor: res.PreviousFloor, Floor: res.Floor,
 		Needed: d.Needed, Reason: string(d.Reason), Message: d.Message}
-	if d.PeakDemand > 0 && !math.IsInf(d.PeakDemand, 0) {
-		peak := math.Round(d.PeakDemand*1000) / 1000
+	if peak := float64(d.PeakDemand); peak > 0 && !math.IsInf(peak, 0) {
+		peak = math.Round(peak*1000) / 1000
 		rec.PeakDemandPerMinute = &peak
 	}
 	b, _ := json.Marshal(rec) // plain fields: cannot fail

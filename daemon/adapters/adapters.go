@@ -25,16 +25,18 @@ import (
 // Demand reads a target's demand query from Prometheus. The query gives
 // requests per minute at each evaluation instant (for example
 // sum(rate(requests_total[1m])) * 60 with the range equal to the step); a
-// step [s, s+step) is the value evaluated at its end, times the step's
-// minutes, so the forecaster sees requests per step.
+// step [s, s+step) is the value evaluated at its end: the mean rate over the
+// step, in requests per minute.
 type Demand struct {
 	Source PromQL
 	// Metrics records each query's duration and outcome; nil records none.
 	Metrics *promsrc.Metrics
 }
 
-// Steps implements daemon.DemandSource.
-func (d Demand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]float64, error) {
+// Steps implements daemon.DemandSource. The demand query answers in
+// requests per minute (the mean rate over each step, docs/config.md), the
+// unit the daemon keeps, so the values pass as they are.
+func (d Demand) Steps(ctx context.Context, t *config.Target, from, to time.Time) ([]scaler.PerMinute, error) {
 	step := time.Duration(t.Forecast.Step)
 	start := time.Now()
 	series, err := d.Source.Range(ctx, t.Queries.Demand, from.Add(step), to, step)
@@ -42,9 +44,9 @@ func (d Demand) Steps(ctx context.Context, t *config.Target, from, to time.Time)
 	if err != nil && !errors.Is(err, promsrc.ErrNoData) {
 		return nil, err
 	}
-	out := make([]float64, len(series.Values))
+	out := make([]scaler.PerMinute, len(series.Values))
 	for i, v := range series.Values {
-		out[i] = v * step.Minutes()
+		out[i] = scaler.PerMinute(v)
 	}
 	return out, nil
 }

@@ -49,17 +49,19 @@ func tuneOptions(req daemon.TuneRequest) (backtest.TuneOptions, error) {
 	if stepMin < 1 || step%time.Minute != 0 {
 		return backtest.TuneOptions{}, fmt.Errorf("forecast step %s: the replay needs whole minutes", step)
 	}
+	// Each step's demand is its mean rate per minute: every minute of the
+	// step replays at that rate.
 	minutes := make([]float64, 0, len(req.Demand)*stepMin)
 	for _, v := range req.Demand {
 		for range stepMin {
-			minutes = append(minutes, v/float64(stepMin))
+			minutes = append(minutes, float64(v))
 		}
 	}
 	start := req.End.Add(-time.Duration(len(minutes)) * time.Minute)
 	o := backtest.OptionsFor(t)
 	o.Demand = trace.Series{Start: start.Unix() / 60, StepMinutes: 1, Values: minutes}
 	o.Warmup = time.Duration(config.TuneFit(t))
-	o.ReplicaCapacity, o.Startup = req.ReplicaCapacity, req.Lead
+	o.ReplicaCapacity, o.Startup = float64(req.ReplicaCapacity), req.Lead
 	o.MinReplicas, o.MaxReplicas = max(1, req.MinReplicas), req.MaxReplicas
 	if o.MaxReplicas < o.MinReplicas {
 		o.MaxReplicas = max(o.MinReplicas, math.MaxInt16)

@@ -9,6 +9,7 @@ import (
 	"github.com/prescaler/prescaler/backtest"
 	"github.com/prescaler/prescaler/config"
 	"github.com/prescaler/prescaler/daemon"
+	"github.com/prescaler/prescaler/scaler"
 	"github.com/prescaler/prescaler/trace"
 )
 
@@ -28,7 +29,11 @@ func tuneRequest(t testing.TB, days int) daemon.TuneRequest {
 	tc.SLO.OverloadBudget = config.Duration(10 * time.Minute)
 	tc.Forecast.History = config.Duration(time.Duration(days) * 24 * time.Hour)
 	end := time.Unix((demand.Start+int64(demand.Len()))*60, 0)
-	return daemon.TuneRequest{Target: tc, Demand: demand.Values, End: end, ReplicaCapacity: 50, Lead: 3 * time.Minute,
+	values := make([]scaler.PerMinute, demand.Len())
+	for i, v := range demand.Values {
+		values[i] = scaler.PerMinute(v)
+	}
+	return daemon.TuneRequest{Target: tc, Demand: values, End: end, ReplicaCapacity: 50, Lead: 3 * time.Minute,
 		MinReplicas: 1, MaxReplicas: 40, CapacityReplicas: 40}
 }
 

@@ -201,7 +201,7 @@ func checkLoop(t *testing.T, out daemon.Outcome) {
 	if len(out.Errs) > 0 || out.Skipped != "" {
 		t.Fatalf("loop errors %v, skipped %q", out.Errs, out.Skipped)
 	}
-	if out.Signals.ReadyReplicas != agentReplicas || !withinTolerance(out.Demand, agentDemandPerMinute) {
+	if out.Signals.ReadyReplicas != agentReplicas || !withinTolerance(float64(out.Demand), agentDemandPerMinute) {
 		t.Fatalf("loop saw %d Ready replicas and demand %v/min, want %d and %v", out.Signals.ReadyReplicas, out.Demand,
 			agentReplicas, agentDemandPerMinute)
 	}

@@ -290,8 +290,8 @@ func checkRaiseWindow(t *testing.T, what string, out daemon.Outcome, peak time.T
 	}
 	origin := now.Truncate(leadStep) // the forecast's first step starts here
 	window := scaler.ForecastSteps(leadStep, now.Sub(origin), lead, 0)
-	replicas := func(upper float64) int32 {
-		return int32(math.Ceil(upper / leadStep.Minutes() / leadPerPod))
+	replicas := func(upper scaler.PerMinute) int32 {
+		return int32(math.Ceil(float64(upper) / leadPerPod))
 	}
 	var covers int32
 	for _, s := range out.Forecast[:window] {
@@ -300,7 +300,7 @@ func checkRaiseWindow(t *testing.T, what string, out daemon.Outcome, peak time.T
 	if out.Decision.Needed < covers || out.Decision.Floor < covers {
 		t.Errorf("%s: needed %d, floor %d; the forecast through now + lead needs %d", what, out.Decision.Needed, out.Decision.Floor, covers)
 	}
-	first := slices.IndexFunc(out.Forecast, func(s scaler.Step) bool { return s.Upper/leadStep.Minutes() > (leadLow+leadHigh)/2 })
+	first := slices.IndexFunc(out.Forecast, func(s scaler.Step) bool { return s.Upper > (leadLow+leadHigh)/2 })
 	if first < 0 || !origin.Add(time.Duration(first)*leadStep).Equal(peak) {
 		t.Fatalf("%s: the forecast's peak begins at step %d of %v, want the step that starts at %s", what, first, out.Forecast, peak.Format(time.TimeOnly))
 	}
