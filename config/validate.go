@@ -55,7 +55,7 @@ func (c *Checkpoint) validate(r *report, path string, interval Duration) {
 	case c.Interval <= 0:
 		r.add(path+".interval", "%q must be > 0", c.Interval)
 	case c.Interval < interval:
-		r.add(path+".interval", "%q must not be shorter than interval %q: the checkpoint is written between loops", c.Interval, interval)
+		r.add(path+".interval", "%q must not be shorter than interval %q: one checkpoint is written at a time, at most once a loop", c.Interval, interval)
 	}
 }
 

@@ -4,7 +4,14 @@
 // scoring for it), feeds the forecaster the demand steps completed since the
 // last loop, reads the schedulable capacity, asks scaler.Decide for the floor
 // and behavior, and writes them (or, in shadow mode, only exports what it
-// would write).
+// would write). One target's loop is three phases that hand each other plain
+// values (reconcile.go): gather (the object, the demand, the signals, the
+// capacity), decide (demotion, the plan) and act (Events, placeholders, the
+// write); the Outcome is assembled from the three.
+//
+// Demand is requests per minute everywhere (scaler.PerMinute): the demand
+// query answers the mean rate over each step in it, the forecaster
+// forecasts that series, and a replica's capacity is stated in it.
 //
 // Safety rules, all enforced here or in the decision core:
 //   - missing or stale demand never lowers a floor (the decision falls back to
