@@ -120,7 +120,9 @@ func (t *target) finish(job tuneJob, res TuneResult, err error) {
 	t.tune.mu.Lock()
 	defer t.tune.mu.Unlock()
 	t.tune.inFlight = false
-	every := time.Duration(t.cfg.Tuning.Every)
+	// The config the replay was queued with: t.cfg belongs to the loop
+	// and to reloads, and this runs on the tuning worker.
+	every := time.Duration(job.req.Target.Tuning.Every)
 	if err != nil {
 		t.tune.err = err
 		t.tune.next = job.at.Add(every / 10)
