@@ -50,7 +50,7 @@ func BenchmarkLoop1000Targets(b *testing.B) {
 	}
 	now := time.Unix(minutes.Start*60, 0).UTC().Add(14*24*time.Hour + 9*time.Hour)
 	d.RunOnce(context.Background(), now) // backfill and first fits: start-up, not a loop
-	runtime.GC()
+	releaseIdleMemory()                  // as Run does after each loop
 
 	b.ResetTimer()
 	cpuBefore := cpuSeconds()

@@ -20,23 +20,24 @@ import (
 // unless GOGC is set. The daemon's heap is almost all long-lived state
 // without pointers (at 1,000 targets of 14 days of 1-minute steps, the
 // histories are ~80 MB of the ~160 MB live, the models most of the rest),
-// which a collection marks in no time, so collecting at 25 % growth
-// instead of Go's default 100 % keeps the resident set near 1.25× the
-// live heap instead of 2× for CPU the scale test does not measure
-// (docs/BENCHMARKS.md).
+// which a collection marks quickly, so collecting at 25 % growth instead
+// of Go's default 100 % keeps the resident set near 1.25× the live heap
+// instead of 2×; at 1,000 targets, with releaseIdleMemory, it costs about
+// 0.04 cores (docs/BENCHMARKS.md).
 const GCPercent = 25
 
 // releaseIdleAbove is how much free heap the runtime may keep mapped after
 // a loop before Run returns it to the OS. A loop's work (16 targets at once
-// reading, deciding and writing) leaves tens of MB of garbage; the
+// reading, deciding and writing, and at start or after a reload the fits'
+// calibration buffers, a few MB each) leaves tens of MB of garbage; the
 // runtime's background scavenger returns freed memory over minutes and
 // keeps about 10 % above the heap's goal meanwhile, so without this the
 // resident set would carry each loop's high-water mark until the next.
 const releaseIdleAbove = 16 << 20
 
 // releaseIdleMemory collects and returns the free heap to the OS when more
-// than releaseIdleAbove of it is still mapped: one collection per loop at
-// most, which at 1,000 targets costs milliseconds.
+// than releaseIdleAbove of it is still mapped: one extra collection per
+// loop at most.
 func releaseIdleMemory() {
 	free := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
 	metrics.Read(free)
@@ -341,38 +342,20 @@ func (d *Daemon) RunOnce(ctx context.Context, now time.Time) []Outcome {
 		}()
 	}
 	wg.Wait()
-	fits := 0
-	for _, o := range outcomes {
-		fits += o.Fits
-		if src.standby {
-			// The leader exports the decisions and logs the problems; a
-			// standby's would be the same series twice over.
-			continue
-		}
-		d.metrics.record(o)
-		d.noteStatus(o, now)
-		d.logOutcome(o)
-	}
-	if fits >= releaseAfterFits {
-		// A loop that fitted many models at once (the start-up backfill, a
-		// config change adding targets) held each fit's calibration buffers,
-		// a few MB each, maxParallelTargets at a time. They are garbage
-		// now; return them to the OS at once instead of over minutes, so the
-		// resident set is the models' and not the start-up's high-water mark.
-		debug.FreeOSMemory()
-	}
 	if !src.standby {
+		// The leader exports the decisions and logs the problems; a
+		// standby's would be the same series twice over.
+		for _, o := range outcomes {
+			d.metrics.record(o)
+			d.noteStatus(o, now)
+			d.logOutcome(o)
+		}
 		d.metrics.loopDuration.Observe(time.Since(start).Seconds())
 	}
 	d.ledLastLoop.Store(!src.standby)
 	d.lastLoop.Store(time.Now().UnixNano())
 	return outcomes
 }
-
-// releaseAfterFits is the number of fits in one loop after which the
-// loop returns the freed memory to the OS (refits spread over the day stay
-// far below it).
-const releaseAfterFits = 2 * maxParallelTargets
 
 // maxParallelTargets bounds the targets reconciled at once, so a thousand
 // targets do not open a thousand Prometheus queries together.

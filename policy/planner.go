@@ -75,11 +75,8 @@ type Planner struct {
 
 // New validates the settings and returns a Planner with no history.
 func New(s Settings) (*Planner, error) {
-	if s.Step <= 0 {
-		return nil, fmt.Errorf("forecast step %s must be positive", s.Step)
-	}
-	if s.Lead < 0 || s.Guard < 0 {
-		return nil, fmt.Errorf("lead %s and guard %s must not be negative", s.Lead, s.Guard)
+	if err := s.validate(); err != nil {
+		return nil, err
 	}
 	roll, err := predictor.NewRolling(s.rollingOptions())
 	if err != nil {
@@ -92,7 +89,7 @@ func New(s Settings) (*Planner, error) {
 // continues from snap, a snapshot of the forecaster of a Planner built with
 // the same settings (Settings, then Rolling().Snapshot()).
 func Restore(s Settings, snap predictor.RollingSnapshot) (*Planner, error) {
-	if _, err := New(s); err != nil {
+	if err := s.validate(); err != nil {
 		return nil, err
 	}
 	roll, err := predictor.RestoreRolling(s.rollingOptions(), snap)
@@ -100,6 +97,18 @@ func Restore(s Settings, snap predictor.RollingSnapshot) (*Planner, error) {
 		return nil, fmt.Errorf("forecaster: %w", err)
 	}
 	return &Planner{set: s, roll: roll}, nil
+}
+
+// validate checks what the forecaster's options do not: the forecaster
+// (NewRolling, RestoreRolling) checks its own.
+func (s Settings) validate() error {
+	if s.Step <= 0 {
+		return fmt.Errorf("forecast step %s must be positive", s.Step)
+	}
+	if s.Lead < 0 || s.Guard < 0 {
+		return fmt.Errorf("lead %s and guard %s must not be negative", s.Lead, s.Guard)
+	}
+	return nil
 }
 
 // rollingOptions are the forecaster's options for the settings.

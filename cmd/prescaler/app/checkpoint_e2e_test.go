@@ -163,37 +163,6 @@ func promSamplesLoaded(ctx context.Context, t *testing.T, env *testbed.Env) floa
 	return 0
 }
 
-// metricValue is the value of the first series of the gauge or counter
-// family name in the runner's registry whose label has value (label "":
-// the first series).
-func metricValue(t *testing.T, r *runner, name, label, value string) float64 {
-	t.Helper()
-	families, err := r.registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			match := label == ""
-			for _, l := range m.GetLabel() {
-				match = match || l.GetName() == label && l.GetValue() == value
-			}
-			if !match {
-				continue
-			}
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("no %s{%s=%q}", name, label, value)
-	return 0
-}
-
 // logLine is one log record: its message and its attributes as text.
 type logLine struct {
 	msg   string

@@ -313,22 +313,5 @@ func checkRaiseWindow(t *testing.T, what string, out daemon.Outcome, peak time.T
 // leadTimeMetric reads prescaler_lead_time_seconds of the target.
 func leadTimeMetric(t *testing.T, r *runner) float64 {
 	t.Helper()
-	families, err := r.registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "prescaler_lead_time_seconds" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "target" && l.GetValue() == "ai-inference" {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatal("no prescaler_lead_time_seconds{target=\"ai-inference\"}")
-	return 0
+	return metricValue(t, r, "prescaler_lead_time_seconds", "target", "ai-inference")
 }

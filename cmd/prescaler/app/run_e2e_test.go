@@ -91,7 +91,7 @@ targets:
 	if *hpa.Spec.MinReplicas != 8 || !strings.Contains(hpa.Annotations[writer.AnnotationOriginal], `"minReplicas":1`) {
 		t.Fatalf("HPA minReplicas %d, annotations %v", *hpa.Spec.MinReplicas, hpa.Annotations)
 	}
-	if v := testutil.ToFloat64(gaugeOf(t, r, "prescaler_decision_reason", "gpu_capacity")); v != 1 {
+	if v := metricValue(t, r, "prescaler_decision_reason", "reason", "gpu_capacity"); v != 1 {
 		t.Errorf("prescaler_decision_reason{reason=gpu_capacity} = %v", v)
 	}
 	checkStatusMatchesMetrics(ctx, t, env, r, "ai-inference")
@@ -182,8 +182,6 @@ func writeFile(t *testing.T, path, text string) {
 
 func sinDeg(deg float64) float64 { return math.Sin(deg * math.Pi / 180) }
 
-// gaugeOf finds the gauge of the daemon's registry with the given name whose
-// reason label (or, without one, any label) matches.
 // kubeRequestsSent is prescaler_kube_requests_total summed over every verb
 // but list and watch: the informers' own traffic, which re-lists and
 // re-watches on their schedule.
@@ -224,7 +222,10 @@ func waitCachedHPA(ctx context.Context, t *testing.T, r *runner, what string, ok
 	})
 }
 
-func gaugeOf(t *testing.T, r *runner, name, reason string) prometheus.Collector {
+// metricValue is the value of the first series of the gauge or counter
+// family name in the runner's registry whose label has value (label "":
+// the first series).
+func metricValue(t *testing.T, r *runner, name, label, value string) float64 {
 	t.Helper()
 	families, err := r.registry.Gather()
 	if err != nil {
@@ -235,17 +236,21 @@ func gaugeOf(t *testing.T, r *runner, name, reason string) prometheus.Collector 
 			continue
 		}
 		for _, m := range f.GetMetric() {
+			match := label == ""
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name})
-					g.Set(m.GetGauge().GetValue())
-					return g
-				}
+				match = match || l.GetName() == label && l.GetValue() == value
 			}
+			if !match {
+				continue
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
 		}
 	}
-	t.Fatalf("no %s{reason=%q}", name, reason)
-	return nil
+	t.Fatalf("no %s{%s=%q}", name, label, value)
+	return 0
 }
 
 // `prescaler restore` gives the HPA its user's values back after the daemon
